@@ -1,0 +1,4 @@
+"""Code shared by every Switchyard tier: the usage-event contract, the config-as-code
+schema, secrets handling, the event bus interface and the exception tree."""
+
+__all__: list[str] = []
