@@ -6,6 +6,7 @@ each test with its own database, key prefix or stream, removed afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -28,9 +29,9 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty Postgres database; dropped after the test."""
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """Create a uniquely named Postgres database; drop it on exit."""
     import psycopg
 
     name = unique_name("sy_test")
@@ -45,14 +46,44 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def nats_names() -> dict[str, str]:
-    """Unique JetStream stream / subject prefix / durable names for one test."""
+def pg_url() -> Iterator[str]:
+    """A fresh, empty Postgres database; dropped after the test."""
+    with pg_database() as url:
+        yield url
+
+
+def make_nats_names() -> dict[str, str]:
     tag = uuid.uuid4().hex[:10]
     return {
         "stream": f"SYTEST_{tag}",
         "subject_prefix": f"sytest.{tag}.usage",
         "durable": f"ingest_{tag}",
     }
+
+
+@pytest.fixture
+def nats_names() -> dict[str, str]:
+    """Unique JetStream stream / subject prefix / durable names for one test."""
+    return make_nats_names()
+
+
+def _reachable(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def services() -> None:
+    """Skip (or, under CI, fail) when Postgres, Redis or NATS is not running."""
+    missing = [name for name, port in (("Postgres", 5432), ("Redis", 6379), ("NATS", 4222)) if not _reachable(port)]
+    if missing:
+        message = f"not running on 127.0.0.1: {', '.join(missing)} (start them, or run `bash .ci/run`)"
+        if os.environ.get("SWITCHYARD_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture

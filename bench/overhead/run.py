@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Data-plane overhead benchmark (`make bench`).
+
+Starts a fast mock upstream, a control plane (SQLite) with a config applied through
+`switchyard apply`, and ONE data plane process pinned to its own CPU, then measures
+calling the mock directly versus through the data plane:
+
+  chat         non-streaming, wrk: p50 / p99 at concurrency 1, req/s at 32
+  chat_stream  SSE with include_usage, loadgen.py: TTFB p50 / p99 at 1, streams/s at 32
+
+When Portkey's gateway is installed (`/work/shared/bench/setup.sh` puts it in
+/tmp/portkey), it is measured in the same run as the throughput reference.
+Layout: mock upstream + load generator on --upstream-cpu, the gateway under test alone
+on --proxy-cpu. Results: a table on stdout and bench/results/<timestamp>/results.{json,md}.
+Every process started here is stopped (process groups), Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from measure import Settings, Target, measure
+from procs import BenchError, Processes
+from report import Results, render_checks, render_text, table_rows, target_checks, write_results
+from stack import (
+    ROOT,
+    UPSTREAM_KEY,
+    Layout,
+    Stack,
+    apply_config,
+    delete_nats_stream,
+    portkey_script,
+    probe,
+    start_controlplane,
+    start_dataplane,
+    start_mock,
+    start_portkey,
+)
+
+SCENARIOS = ("chat", "chat_stream")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="recorded seconds per measurement (10)")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="unrecorded warm-up seconds before each (2)"
+    )
+    parser.add_argument("--concurrency", default="1,32", help="comma-separated concurrencies (1,32)")
+    parser.add_argument("--quick", action="store_true", help="3 s per measurement, 1 s warm-up")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="chat,chat_stream")
+    parser.add_argument("--chunks", type=int, default=20, help="content chunks per mock stream (20)")
+    parser.add_argument(
+        "--upstream-cpu", default="0", help="taskset CPU list of the mock and load generators"
+    )
+    parser.add_argument("--proxy-cpu", default="1", help="taskset CPU list of the gateway under test")
+    parser.add_argument("--portkey-dir", default=os.environ.get("PORTKEY_DIR", "/tmp/portkey"))
+    parser.add_argument("--no-portkey", action="store_true", help="leave the Portkey column out")
+    parser.add_argument("--nats-url", default="nats://127.0.0.1:4222")
+    parser.add_argument("--redis-url", default="", help="data plane counters (empty: in memory)")
+    parser.add_argument("--out", default="", help="results folder (bench/results/<timestamp>)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup = 3.0, 1.0
+    args.concurrency = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
+    args.scenarios = [s.strip() for s in str(args.scenarios).split(",") if s.strip()]
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if not shutil.which("wrk") and "chat" in args.scenarios:
+        parser.error("wrk is not installed (apt-get install wrk)")
+    return args
+
+
+def _command_output(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10, cwd=ROOT).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine_meta(args: argparse.Namespace, portkey_dir: Path | None) -> dict[str, Any]:
+    cpu_model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    meta: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "host": f"{os.cpu_count()} CPUs ({cpu_model}), {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "commit": _command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown",
+        "layout": f"mock upstream + load generators on cpu {args.upstream_cpu}, "
+        f"gateway alone on cpu {args.proxy_cpu}",
+        "per measurement": f"{args.warmup:g} s warm-up, {args.duration:g} s recorded",
+        "mock stream": f"{args.chunks} content chunks + usage chunk, no delay",
+        "wrk": _command_output(["wrk", "--version"]).split(" [")[0] or "unknown",
+        "data plane": "one `switchyard serve dataplane` process, NATS usage stream, "
+        + ("Redis counters" if args.redis_url else "in-memory counters"),
+    }
+    if portkey_dir is not None:
+        package = portkey_dir / "node_modules" / "@portkey-ai" / "gateway" / "package.json"
+        try:
+            import json
+
+            version = json.loads(package.read_text()).get("version", "?")
+        except (OSError, ValueError):
+            version = "?"
+        meta["portkey"] = f"@portkey-ai/gateway {version}, node {_command_output(['node', '--version'])}"
+    return meta
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM / SIGHUP into an exception so the finally blocks stop everything.
+    raise SystemExit(128 + signum)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace, out_dir: Path, work: Path) -> int:
+    layout = Layout(upstream_cpu=args.upstream_cpu, loadgen_cpu=args.upstream_cpu, proxy_cpu=args.proxy_cpu)
+    logs = out_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = Processes(logs)
+    stack = Stack(work=work, nats_url=args.nats_url, redis_url=args.redis_url)
+    portkey_dir = None if args.no_portkey else Path(args.portkey_dir)
+    if portkey_dir is not None and portkey_script(portkey_dir) is None:
+        log(f"Portkey not installed under {portkey_dir}: no Portkey column (see /work/shared/bench/setup.sh)")
+        portkey_dir = None
+    try:
+        mock, mock_port = start_mock(procs, layout, args.chunks)
+        log(f"mock upstream pid={mock.pid} port={mock_port} (cpu {layout.upstream_cpu})")
+        cp, cp_port, grpc_port = start_controlplane(procs, stack, layout)
+        log(f"control plane pid={cp.pid} http={cp_port} grpc={grpc_port}")
+        apply_config(stack, cp_port, mock_port)
+        log("config applied with `switchyard apply -f`")
+        dp, dp_target = start_dataplane(procs, stack, layout, grpc_port)
+        log(f"data plane pid={dp.pid} ({dp_target.base_url}, cpu {layout.proxy_cpu}) ready")
+        direct = Target(
+            "direct", f"http://127.0.0.1:{mock_port}/v1", headers={"Authorization": f"Bearer {UPSTREAM_KEY}"}
+        )
+        targets = [direct, dp_target]
+        if portkey_dir is not None:
+            pk, pk_target = start_portkey(procs, layout, portkey_dir, mock_port)
+            log(f"portkey pid={pk.pid} ({pk_target.base_url}, cpu {layout.proxy_cpu}) ready")
+            targets.append(pk_target)
+        for target in targets:
+            probe(target)
+        settings = Settings(duration=args.duration, warmup=args.warmup, loadgen_cpu=layout.loadgen_cpu)
+        results: Results = {}
+        for scenario in args.scenarios:
+            for concurrency in args.concurrency:
+                for target in targets:
+                    result = measure(target, scenario, concurrency, settings)
+                    results.setdefault(scenario, {}).setdefault(concurrency, {})[target.name] = result
+                    log(_summary(scenario, concurrency, target.name, result))
+        if not dp.alive():
+            raise BenchError(f"the data plane exited during the run; log {dp.log}:\n{dp.log_tail()}")
+    finally:
+        procs.stop_all()
+        delete_nats_stream(stack.nats_url, stack.nats_stream)
+    gateways = [t.name for t in targets if t.name != "direct"]
+    meta = machine_meta(args, portkey_dir)
+    write_results(out_dir, meta, results, gateways)
+    header, rows = table_rows(results, gateways)
+    print()
+    print(render_text(header, rows))
+    print()
+    print(render_checks(target_checks(results)))
+    print(f"\nresults: {out_dir}/results.md (+ results.json, logs/)")
+    return 0
+
+
+def _summary(scenario: str, concurrency: int, name: str, result: dict[str, Any]) -> str:
+    if "error" in result:
+        return f"{scenario} c={concurrency} {name}: ERROR {result['error']}"
+    ttfb = f" ttfb p50 {result['ttfb_p50_ms']} ms" if "ttfb_p50_ms" in result else ""
+    return (
+        f"{scenario} c={concurrency} {name}: {result.get('rps')} /s, p50 {result.get('lat_p50_ms')} ms, "
+        f"p99 {result.get('lat_p99_ms')} ms{ttfb}, errors {result.get('errors')}, "
+        f"cpu {result.get('cpu_pct')}%"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out_dir = Path(args.out) if args.out else ROOT / "bench" / "results" / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    try:
+        return run(args, out_dir, work)
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; every started process was stopped", file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Alembic environment of the Switchyard schema (shipped as package data)."""

@@ -1,0 +1,132 @@
+"""The built-in `mock` provider: answers in-process, no network, deterministic.
+
+It echoes the last user message back in OpenAI wire format (a chat.completion, or an SSE
+stream of one chunk per word), with token counts of one token per whitespace-separated
+word, so the quickstart works before any real provider is configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import orjson
+
+from .base import ApiFormat, ChatCall, LocalResponse, ProviderRuntime, UpstreamRequest, Usage
+from .openai_compat import OpenAICompatAdapter, OpenAIStreamRelay, openai_error_body
+
+__all__ = ["MockAdapter"]
+
+_DONE = b"data: [DONE]\n\n"
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+class MockAdapter:
+    api_format: str = ApiFormat.MOCK
+    answers_locally: bool = True
+
+    def __init__(self) -> None:
+        # Request shaping (model splice, usage request) is the OpenAI one: the mock
+        # speaks that protocol, and going through it exercises the same relay path.
+        self._openai = OpenAICompatAdapter()
+
+    def upstream_url(self, base_url: str, api_path: str) -> str:
+        return "mock://local/v1/chat/completions"
+
+    def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+        return (("content-type", "application/json"),)
+
+    def build_request(self, runtime: ProviderRuntime, call: ChatCall, upstream_model: str) -> UpstreamRequest:
+        return self._openai.build_request(runtime, call, upstream_model)
+
+    def parse_response(self, body: bytes) -> Usage | None:
+        return self._openai.parse_response(body)
+
+    def stream_relay(self, *, strip_usage: bool) -> OpenAIStreamRelay:
+        return OpenAIStreamRelay(strip_usage=strip_usage)
+
+    def error_body(self, status: int, body: bytes) -> bytes:
+        return openai_error_body(status, body)
+
+    def respond_locally(self, request: UpstreamRequest) -> LocalResponse:
+        payload = orjson.loads(request.body)
+        messages = payload.get("messages") or []
+        prompt_tokens = sum(_words(_text_of(m.get("content"))) for m in messages if isinstance(m, dict))
+        reply = next(
+            (
+                _text_of(m.get("content"))
+                for m in reversed(messages)
+                if isinstance(m, dict) and m.get("role") == "user"
+            ),
+            "",
+        )
+        model = str(payload.get("model", "mock"))
+        completion_id = "chatcmpl-mock-" + hashlib.sha256(request.body).hexdigest()[:24]
+        created = int(time.time())
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": _words(reply),
+            "total_tokens": prompt_tokens + _words(reply),
+        }
+        if not payload.get("stream"):
+            body = {
+                "id": completion_id,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": reply},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+            return LocalResponse(status=200, content_type="application/json", chunks=[orjson.dumps(body)])
+
+        def chunk(delta: dict[str, Any] | None, finish: str | None = None) -> dict[str, Any]:
+            choices = (
+                []
+                if delta is None
+                else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+            )
+            return {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": choices,
+            }
+
+        events = [_sse(chunk({"role": "assistant", "content": ""}))]
+        words = reply.split(" ")
+        for i, word in enumerate(words):
+            piece = word if i == len(words) - 1 else word + " "
+            if piece:
+                events.append(_sse(chunk({"content": piece})))
+        events.append(_sse(chunk({}, "stop")))
+        options = payload.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            events.append(_sse({**chunk(None), "usage": usage}))
+        events.append(_DONE)
+        return LocalResponse(status=200, content_type="text/event-stream", chunks=events)

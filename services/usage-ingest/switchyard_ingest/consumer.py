@@ -1,0 +1,214 @@
+"""Split mode: a durable JetStream pull consumer feeding the ingest pipeline.
+
+Delivery is at-least-once: a message is acked only after the transaction holding its
+row has committed, and rows are keyed by event id, so redeliveries (after a crash, a
+lost ack, an ack_wait expiry) change nothing. Poison messages are copied to the
+dead-letter subject `<prefix>-deadletter.<rest>` (stream `<stream>_DEADLETTER`),
+which is outside the consumer's filter, and then terminated. Database errors nak the
+whole batch with a delay, so it comes back once the database does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import APIError, NotFoundError
+
+from .pipeline import IngestPipeline
+from .settings import IngestSettings
+
+__all__ = ["JetStreamConsumer", "ensure_streams"]
+
+log = logging.getLogger(__name__)
+
+_DUPLICATE_WINDOW = 120.0
+_DEAD_LETTER_MAX_AGE = 30 * 24 * 3600.0
+_MAX_BACKOFF = 10.0
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    """Create the stream, or add our subject to an existing one (never remove any)."""
+    try:
+        info = await js.stream_info(config.name or "")
+    except NotFoundError:
+        await js.add_stream(config)
+        return
+    subjects = list(info.config.subjects or [])
+    missing = [s for s in config.subjects or [] if s not in subjects]
+    if missing:
+        current = info.config
+        current.subjects = subjects + missing
+        await js.update_stream(current)
+
+
+async def ensure_streams(js: JetStreamContext, settings: IngestSettings) -> None:
+    """The usage stream (same shape as the data plane creates) and the dead-letter one."""
+    await _ensure_stream(
+        js,
+        StreamConfig(
+            name=settings.nats_stream,
+            subjects=[f"{settings.usage_subject_prefix}.>"],
+            storage=StorageType.FILE,
+            duplicate_window=_DUPLICATE_WINDOW,
+        ),
+    )
+    await _ensure_stream(
+        js,
+        StreamConfig(
+            name=settings.dead_letter_stream,
+            subjects=[f"{settings.dead_letter_prefix}.>"],
+            storage=StorageType.FILE,
+            duplicate_window=_DUPLICATE_WINDOW,
+            max_age=_DEAD_LETTER_MAX_AGE,
+        ),
+    )
+
+
+class JetStreamConsumer:
+    def __init__(self, settings: IngestSettings, pipeline: IngestPipeline) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self._nc: NatsClient | None = None
+        self._bound = False
+        self._error_logged = False
+
+    @property
+    def ready(self) -> bool:
+        return self._nc is not None and self._nc.is_connected and self._bound
+
+    async def run(self) -> None:
+        """Consume until cancelled; reconnects and rebinds forever."""
+        backoff = 0.5
+        try:
+            while True:
+                try:
+                    await self._consume()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._bound = False
+                    log.warning("usage consumer: %s; retrying in %.1fs", exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+                    continue
+        finally:
+            self._bound = False
+            if self._nc is not None:
+                nc, self._nc = self._nc, None
+                try:
+                    # Sends acks still buffered in the client.
+                    await asyncio.wait_for(nc.close(), 5)
+                except Exception as exc:
+                    log.debug("closing NATS: %s", exc)
+
+    async def _connect(self) -> NatsClient:
+        if self._nc is None or self._nc.is_closed:
+            self._nc = await nats.connect(
+                self.settings.nats_url,
+                name="switchyard-ingest",
+                connect_timeout=2,
+                reconnect_time_wait=1,
+                max_reconnect_attempts=-1,
+                allow_reconnect=True,
+                error_cb=self._on_error,
+                reconnected_cb=self._on_reconnected,
+            )
+            log.info("usage consumer connected to %s", self.settings.nats_url)
+        return self._nc
+
+    async def _on_error(self, exc: Exception) -> None:
+        if not self._error_logged:
+            self._error_logged = True
+            log.warning("NATS %s unreachable (%s); retrying", self.settings.nats_url, exc)
+
+    async def _on_reconnected(self) -> None:
+        self._error_logged = False
+        log.info("NATS connection restored")
+
+    async def _consume(self) -> None:
+        s = self.settings
+        nc = await self._connect()
+        js = nc.jetstream()
+        await ensure_streams(js, s)
+        config = ConsumerConfig(
+            durable_name=s.nats_durable,
+            filter_subject=f"{s.usage_subject_prefix}.>",
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=s.nats_ack_wait,
+            max_deliver=-1,  # database outages must not discard events
+            max_ack_pending=max(1000, 4 * s.batch_size),
+        )
+        try:
+            await js.add_consumer(s.nats_stream, config)
+        except APIError as exc:
+            # Exists with settings this server will not change in place: keep it.
+            log.warning("usage consumer %s kept as is: %s", s.nats_durable, exc)
+        sub = await js.pull_subscribe_bind(durable=s.nats_durable, stream=s.nats_stream)
+        self._bound = True
+        backoff = 0.5
+        try:
+            while True:
+                try:
+                    msgs = await sub.fetch(s.batch_size, timeout=s.batch_timeout)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                if not msgs:
+                    continue
+                if await self._handle(js, msgs):
+                    backoff = 0.5
+                else:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+        finally:
+            self._bound = False
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                log.debug("unsubscribe: %s", exc)
+
+    async def _handle(self, js: JetStreamContext, msgs: list[Msg]) -> bool:
+        """Process one fetched batch; False if it must be retried later."""
+        try:
+            outcome = await self.pipeline.process([m.data for m in msgs])
+        except Exception as exc:
+            log.error("usage batch of %d not written: %s; redelivering", len(msgs), exc)
+            for msg in msgs:
+                await msg.nak(delay=2.0)
+            return False
+        for index in outcome.stored:
+            await msgs[index].ack()
+        healthy = True
+        for index, reason in outcome.poison:
+            if not await self._dead_letter(js, msgs[index], reason):
+                healthy = False
+        return healthy
+
+    async def _dead_letter(self, js: JetStreamContext, msg: Msg, reason: str) -> bool:
+        s = self.settings
+        rest = msg.subject.removeprefix(f"{s.usage_subject_prefix}.")
+        seq = msg.metadata.sequence.stream
+        msg_id = (msg.headers or {}).get("Nats-Msg-Id") or f"seq-{seq}"
+        headers = {
+            "Nats-Msg-Id": f"deadletter-{s.nats_stream}-{seq}",
+            "Switchyard-Original-Subject": msg.subject,
+            "Switchyard-Original-Msg-Id": msg_id,
+            "Switchyard-Dead-Letter-Reason": " ".join(reason.split())[:1000],
+        }
+        try:
+            await js.publish(f"{s.dead_letter_prefix}.{rest}", msg.data, headers=headers)
+        except Exception as exc:
+            log.error("dead-lettering usage message %s failed (%s); redelivering", msg_id, exc)
+            await msg.nak(delay=5.0)
+            return False
+        await msg.term()
+        self.pipeline.metrics.dead_lettered.inc()
+        log.warning("usage message %s dead-lettered: %s", msg_id, reason)
+        return True

@@ -1,0 +1,107 @@
+"""The usage-ingest process: a consumer (JetStream or the in-process bus) and the
+health/metrics HTTP server, in the running event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Generator
+
+import uvicorn
+from sqlalchemy import Engine
+from switchyard_common.bus import InProcessBus
+from switchyard_common.db import make_engine
+
+from .bus_consumer import BusConsumer
+from .consumer import JetStreamConsumer
+from .http import build_app
+from .metrics import IngestMetrics
+from .pipeline import IngestPipeline
+from .settings import IngestSettings
+from .writer import UsageWriter
+
+__all__ = ["serve"]
+
+log = logging.getLogger(__name__)
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn without its signal handlers: whoever runs the loop owns the signals and
+    stops us by cancelling `serve` (several servers share one loop in `switchyard up`)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def serve(
+    settings: IngestSettings,
+    *,
+    bus: InProcessBus | None = None,
+    engine: Engine | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run the ingest until cancelled. With `bus` (embedded mode) events come from the
+    in-process bus, otherwise from JetStream. `engine` defaults to one built from
+    `settings.database_url`; the schema must exist (control-plane migrations)."""
+    own_engine = engine is None
+    db = engine if engine is not None else make_engine(settings.database_url)
+    metrics = IngestMetrics()
+    pipeline = IngestPipeline(UsageWriter(db), metrics)
+    consumer: BusConsumer | JetStreamConsumer
+    if bus is not None:
+        consumer = BusConsumer(
+            bus, pipeline, batch_size=settings.batch_size, batch_timeout=settings.batch_timeout
+        )
+    else:
+        consumer = JetStreamConsumer(settings, pipeline)
+
+    async def readiness() -> dict[str, bool]:
+        checks = {"database": await pipeline.writer.ping()}
+        if bus is None:
+            checks["nats"] = consumer.ready
+        return checks
+
+    config = uvicorn.Config(
+        build_app(metrics, readiness),
+        host=settings.ingest_host,
+        port=settings.ingest_port,
+        loop="none",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+    )
+    server = _EmbeddedServer(config)
+    http_task = asyncio.create_task(server.serve(), name="ingest-http")
+    consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
+    try:
+        while not server.started:
+            if http_task.done():
+                raise RuntimeError(
+                    f"ingest HTTP server could not listen on {settings.ingest_host}:{settings.ingest_port}"
+                )
+            await asyncio.sleep(0.02)
+        log.info(
+            "usage ingest listening on %s:%d (%s)",
+            settings.ingest_host,
+            settings.ingest_port,
+            "in-process bus" if bus is not None else f"NATS {settings.nats_url}",
+        )
+        if ready is not None:
+            ready.set()
+        done, _ = await asyncio.wait({http_task, consumer_task}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # surface the error of whichever stopped first
+        raise RuntimeError("usage ingest stopped unexpectedly")
+    finally:
+        consumer_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await consumer_task
+        if isinstance(consumer, BusConsumer):
+            await consumer.flush()
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, BaseException):
+            await asyncio.wait_for(http_task, 5)
+        if own_engine:
+            db.dispose()

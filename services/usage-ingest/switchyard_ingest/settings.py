@@ -1,0 +1,38 @@
+"""The usage-ingest settings: the only place this service reads the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["IngestSettings"]
+
+
+class IngestSettings(BaseSettings):
+    """Environment variables `SWITCHYARD_<FIELD>` (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="SWITCHYARD_", extra="ignore")
+
+    database_url: str = "sqlite:///.switchyard/switchyard.db"
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = "SWITCHYARD_USAGE"
+    usage_subject_prefix: str = "usage"
+    nats_durable: str = "usage-ingest"
+    # Seconds JetStream waits for an ack before redelivering to another ingest replica;
+    # must exceed the time one batch takes to commit.
+    nats_ack_wait: float = Field(default=30.0, gt=0)
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = 8082
+    batch_size: int = Field(default=500, ge=1, le=10000)
+    # Seconds to wait for a batch to fill before writing what has arrived.
+    batch_timeout: float = Field(default=1.0, gt=0)
+
+    @property
+    def dead_letter_prefix(self) -> str:
+        """Poison messages go to `<prefix>-deadletter.<rest of the subject>`, outside
+        the consumer's filter `<prefix>.>`."""
+        return f"{self.usage_subject_prefix}-deadletter"
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return f"{self.nats_stream}_DEADLETTER"

@@ -1,0 +1,36 @@
+"""The Alembic head creates exactly the schema METADATA describes."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from switchyard_common import usage_store  # noqa: F401  (registers usage tables)
+from switchyard_common.db import METADATA, make_engine
+from switchyard_controlplane.db import models  # noqa: F401
+from switchyard_controlplane.migrate import current_revision, head_revision, upgrade_database
+
+
+def test_head_matches_metadata_on_sqlite(sqlite_url: str) -> None:
+    upgrade_database(sqlite_url)
+    upgrade_database(sqlite_url)  # a second run is a no-op
+    assert current_revision(sqlite_url) == head_revision() == "0001"
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, METADATA) == []
+    finally:
+        engine.dispose()
+
+
+def test_migration_seeds_config_state(sqlite_url: str) -> None:
+    from switchyard_controlplane.repo import read_config_version
+
+    upgrade_database(sqlite_url)
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            state = read_config_version(conn)
+            assert state.version == 0 and state.snapshot_id
+    finally:
+        engine.dispose()
