@@ -85,8 +85,7 @@ def cmd_keys_create(client: ControlPlaneClient, args: argparse.Namespace) -> int
 
 
 def cmd_keys_list(client: ControlPlaneClient, args: argparse.Namespace) -> int:
-    keys = client.request("GET", "/api/v1/keys")
-    items = keys["items"] if isinstance(keys, dict) and "items" in keys else keys
+    items = _list_keys(client)
     if args.output == "json":
         print_json(items)
     else:
@@ -94,9 +93,12 @@ def cmd_keys_list(client: ControlPlaneClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_keys(client: ControlPlaneClient) -> list[dict[str, Any]]:
+    return list(client.request("GET", "/api/v1/keys")["data"])
+
+
 def _find_key_id(client: ControlPlaneClient, ref: str) -> str:
-    keys = client.request("GET", "/api/v1/keys")
-    items = keys["items"] if isinstance(keys, dict) and "items" in keys else keys
+    items = _list_keys(client)
     matches = [k for k in items if ref in (k.get("id"), k.get("name"), f"{k.get('org')}/{k.get('name')}")]
     if not matches:
         raise CliError(f"no key {ref!r}")

@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from . import repo
 from .auth import CI_TOKEN_PREFIX
@@ -23,9 +24,20 @@ def bootstrap_admin(engine: Engine, settings: ControlPlaneSettings) -> bool:
     if not settings.admin_email or not settings.admin_password:
         log.warning("SWITCHYARD_ADMIN_EMAIL / SWITCHYARD_ADMIN_PASSWORD not set: no bootstrap admin")
         return False
-    with repo.make_sessionmaker(engine)() as session:
-        repo.admin.ensure_admin_user(session, email=settings.admin_email, password=settings.admin_password)
-        session.commit()
+    sessions = repo.make_sessionmaker(engine)
+    for attempt in range(2):
+        with sessions() as session:
+            try:
+                repo.admin.ensure_admin_user(
+                    session, email=settings.admin_email, password=settings.admin_password
+                )
+                session.commit()
+                break
+            except IntegrityError:
+                # Another replica starting at the same moment created the row first;
+                # the second pass finds it and only checks the password.
+                if attempt:
+                    raise
     return True
 
 

@@ -180,12 +180,12 @@ def _write_key(session: Session, spec: KeySpec, change: Change) -> CreatedKey | 
         if spec.revoked:
             repo.keys.revoke_key(session, key=key)
         return None if spec.value else CreatedKey(org=spec.org, name=spec.name, key=value)
-    key = repo.keys.get_key_by_name(session, org_id=org.id, name=spec.name)
-    assert key is not None  # planned as an update, so it exists in this transaction
+    existing = repo.keys.get_key_by_name(session, org_id=org.id, name=spec.name)
+    assert existing is not None  # planned as an update, so it exists in this transaction
     new_hash = hash_api_key(spec.value) if spec.value and "value" in change.fields else None
     repo.keys.update_key(
         session,
-        key=key,
+        key=existing,
         scopes=spec.scopes,
         models=spec.models,
         limits=limits,
@@ -193,7 +193,7 @@ def _write_key(session: Session, spec: KeySpec, change: Change) -> CreatedKey | 
         prefix=key_display_prefix(spec.value) if new_hash and spec.value else None,
     )
     if "revoked" in change.fields:
-        repo.keys.revoke_key(session, key=key)
+        repo.keys.revoke_key(session, key=existing)
     return None
 
 

@@ -51,9 +51,13 @@ class ControlPlaneService(pb_grpc.ControlPlaneServicer):
 
 async def start_grpc_server(hub: SnapshotHub, *, host: str, port: int) -> grpc.aio.Server:
     """Started server bound to host:port (raises if the port cannot be bound)."""
-    server = grpc.aio.server()
+    # No SO_REUSEPORT: a second server on the same port must fail, not share the traffic.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     pb_grpc.add_ControlPlaneServicer_to_server(ControlPlaneService(hub), server)  # type: ignore[no-untyped-call]
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:  # grpc reports bind failures as RuntimeError
+        raise OSError(f"cannot bind gRPC port {host}:{port}: {exc}") from exc
     if bound == 0:
         raise OSError(f"cannot bind gRPC port {host}:{port}")
     await server.start()

@@ -84,6 +84,7 @@ async def serve(
         log_config=None,
         timeout_keep_alive=75,
         backlog=4096,
+        timeout_graceful_shutdown=_SHUTDOWN_GRACE_SECONDS,
     )
     server = uvicorn.Server(config)
 
@@ -99,12 +100,18 @@ async def serve(
         log.info("data plane listening on http://%s:%s", settings.dataplane_host, settings.dataplane_port)
         if ready is not None:
             ready.set()
-        await serving
+        # Shielded: being cancelled must shut the server down gracefully (close the
+        # listener, finish in-flight calls), not interrupt it mid-loop.
+        await asyncio.shield(serving)
     finally:
         server.should_exit = True
         if not serving.done():
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(serving), _SHUTDOWN_GRACE_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(serving), _SHUTDOWN_GRACE_SECONDS + 1)
+        if not serving.done():
+            serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await serving
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watch

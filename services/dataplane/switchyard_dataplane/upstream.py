@@ -10,7 +10,7 @@ the handler classifies them the same way whatever the implementation.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Protocol
 
 import httpx
@@ -89,7 +89,10 @@ class _HttpxResponse:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._response.aiter_raw():
+            # The stream itself, not aiter_raw(): a response built from bytes (MockTransport)
+            # counts as already consumed, and nothing here needs httpx's decoding.
+            stream: AsyncIterable[bytes] = self._response.stream  # type: ignore[assignment]
+            async for chunk in stream:
                 yield chunk
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout(f"upstream timed out: {exc}") from exc

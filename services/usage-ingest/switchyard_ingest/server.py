@@ -35,6 +35,16 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
+async def _cancel(task: asyncio.Task[None]) -> None:
+    """Cancel and wait, repeating the cancel: on Python 3.11 `asyncio.wait_for` (used by
+    the bus and by nats-py) swallows a cancellation that races with its result."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("usage consumer failed", exc_info=task.exception())
+
+
 async def serve(
     settings: IngestSettings,
     *,
@@ -95,9 +105,7 @@ async def serve(
             task.result()  # surface the error of whichever stopped first
         raise RuntimeError("usage ingest stopped unexpectedly")
     finally:
-        consumer_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await consumer_task
+        await _cancel(consumer_task)
         if isinstance(consumer, BusConsumer):
             await consumer.flush()
         server.should_exit = True

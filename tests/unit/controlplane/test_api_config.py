@@ -89,7 +89,9 @@ async def test_usage_groups_rows(admin: httpx.AsyncClient, engine: Engine) -> No
     assert body["group_by"] == "org"
     assert [(r["org"], r["requests"], r["input_tokens"]) for r in body["rows"]] == [("acme", 2, 20)]
 
-    reversed_range = await admin.get("/api/v1/usage", params={**params, "start": params["end"], "end": params["start"]})
+    reversed_range = await admin.get(
+        "/api/v1/usage", params={**params, "start": params["end"], "end": params["start"]}
+    )
     assert reversed_range.status_code == 400
     bad_group = await admin.get("/api/v1/usage", params={**params, "group_by": "planet"})
     assert bad_group.status_code == 422

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -12,21 +14,23 @@ PROVIDER = {"slug": "up", "api_format": "openai", "base_url": "https://up.exampl
 MODEL = {"name": "chat", "targets": [{"provider": "up", "model": "m1"}]}
 
 
-def _error(response: httpx.Response) -> dict[str, object]:
+def _error(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert set(body) == {"error"}
     assert {"message", "type", "code"} <= set(body["error"])
-    return body["error"]  # type: ignore[no-any-return]
+    return body["error"]
 
 
 async def test_organization_crud_and_errors(admin: httpx.AsyncClient) -> None:
-    created = await admin.post("/api/v1/organizations", json={"name": "acme", "policy": {"audit": "metadata"}})
+    created = await admin.post(
+        "/api/v1/organizations", json={"name": "acme", "policy": {"audit": "metadata"}}
+    )
     assert created.status_code == 201 and created.json()["policy"] == {"audit": "metadata"}
     duplicate = await admin.post("/api/v1/organizations", json={"name": "acme"})
     assert duplicate.status_code == 409 and _error(duplicate)["code"] == "organization_exists"
     invalid = await admin.post("/api/v1/organizations", json={"name": "bad name!", "extra": 1})
     assert invalid.status_code == 422
-    assert {i["path"] for i in _error(invalid)["issues"]} == {"name", "extra"}  # type: ignore[union-attr]
+    assert {i["path"] for i in _error(invalid)["issues"]} == {"name", "extra"}
     not_json = await admin.post(
         "/api/v1/organizations", content=b"{", headers={"Content-Type": "application/json"}
     )
@@ -49,13 +53,15 @@ async def test_provider_credentials_are_write_only(admin: httpx.AsyncClient, eng
     assert body["base_url"] == "https://up.example"
     assert "sk-1" not in (await admin.get("/api/v1/providers")).text
 
-    switched = await admin.patch("/api/v1/providers/up", json={"api_key_env": "UP_KEY", "timeout_seconds": 30})
+    switched = await admin.patch(
+        "/api/v1/providers/up", json={"api_key_env": "UP_KEY", "timeout_seconds": 30}
+    )
     assert switched.json()["has_api_key"] is False and switched.json()["api_key_env"] == "UP_KEY"
     assert switched.json()["timeout_seconds"] == 30
     both = await admin.patch("/api/v1/providers/up", json={"api_key": "a", "api_key_env": "B"})
     assert both.status_code == 422
     bad_url = await admin.patch("/api/v1/providers/up", json={"base_url": "ftp://x"})
-    assert bad_url.status_code == 422 and _error(bad_url)["issues"][0]["path"] == "base_url"  # type: ignore[index]
+    assert bad_url.status_code == 422 and _error(bad_url)["issues"][0]["path"] == "base_url"
     with Session(engine) as session:
         assert session.scalars(select(Provider)).one().api_key_encrypted is None
 
@@ -63,9 +69,7 @@ async def test_provider_credentials_are_write_only(admin: httpx.AsyncClient, eng
 async def test_models_prices_and_references(admin: httpx.AsyncClient) -> None:
     dangling = await admin.post("/api/v1/models", json=MODEL)
     assert dangling.status_code == 422
-    assert _error(dangling)["issues"] == [  # type: ignore[comparison-overlap]
-        {"path": "targets[0].provider", "message": "unknown provider 'up'"}
-    ]
+    assert _error(dangling)["issues"] == [{"path": "targets[0].provider", "message": "unknown provider 'up'"}]
     await admin.post("/api/v1/providers", json=PROVIDER)
     created = await admin.post("/api/v1/models", json=MODEL)
     assert created.status_code == 201 and created.json()["targets"][0]["provider"] == "up"
@@ -87,7 +91,9 @@ async def test_models_prices_and_references(admin: httpx.AsyncClient) -> None:
     assert (await admin.delete("/api/v1/providers/up")).status_code == 204
 
 
-async def test_key_creation_shows_value_once_and_stores_hash(admin: httpx.AsyncClient, engine: Engine) -> None:
+async def test_key_creation_shows_value_once_and_stores_hash(
+    admin: httpx.AsyncClient, engine: Engine
+) -> None:
     await admin.post("/api/v1/organizations", json={"name": "acme"})
     created = await admin.post(
         "/api/v1/keys", json={"name": "svc", "org": "acme", "limits": {"rpm": 60, "budget": {"amount": 5}}}
@@ -113,7 +119,7 @@ async def test_key_creation_shows_value_once_and_stores_hash(admin: httpx.AsyncC
     short = await admin.post("/api/v1/keys", json={"name": "s", "org": "acme", "value": "gk_short"})
     assert short.status_code == 422
     unknown_org = await admin.post("/api/v1/keys", json={"name": "x", "org": "ghost"})
-    assert unknown_org.status_code == 422 and _error(unknown_org)["issues"][0]["path"] == "org"  # type: ignore[index]
+    assert unknown_org.status_code == 422 and _error(unknown_org)["issues"][0]["path"] == "org"
 
     key_id = body["id"]
     patched = await admin.patch(f"/api/v1/keys/{key_id}", json={"scopes": ["embedding"], "limits": {}})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -16,7 +18,7 @@ from switchyard_controlplane.settings import ControlPlaneSettings
 
 FIXED_KEY = "gk_" + "f" * 40
 
-DOCUMENT = {
+DOCUMENT: dict[str, Any] = {
     "organizations": [{"name": "acme", "policy": {"routing": "priority", "audit": "metadata"}}],
     "providers": [
         {
@@ -86,7 +88,10 @@ def test_changes_bump_once_and_update_in_place(engine: Engine, settings: Control
     result = apply_document(engine, settings, parse_config(changed))
     assert result.changed and result.version == 2
     updates = {(c.kind, c.name): c.fields for c in result.changes if c.action == "update"}
-    assert updates == {("price", "chat-default/input_token"): ("per_million",), ("provider", "deepseek"): ("api_key",)}
+    assert updates == {
+        ("price", "chat-default/input_token"): ("per_million",),
+        ("provider", "deepseek"): ("api_key",),
+    }
 
 
 def test_dry_run_writes_nothing(engine: Engine, settings: ControlPlaneSettings) -> None:
@@ -133,7 +138,11 @@ def test_export_round_trips_without_secrets(engine: Engine, settings: ControlPla
 
 def test_revoked_flag_revokes_and_is_not_undone(engine: Engine, settings: ControlPlaneSettings) -> None:
     apply_document(engine, settings, parse_config(DOCUMENT))
-    revoke = {"keys": [{"name": "billing", "org": "acme", "value": FIXED_KEY, "limits": {"rpm": 600}, "revoked": True}]}
+    revoke = {
+        "keys": [
+            {"name": "billing", "org": "acme", "value": FIXED_KEY, "limits": {"rpm": 600}, "revoked": True}
+        ]
+    }
     assert apply_document(engine, settings, parse_config(revoke)).changed
     assert not apply_document(engine, settings, parse_config(DOCUMENT)).changed
     with Session(engine) as session:

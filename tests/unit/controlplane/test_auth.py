@@ -39,7 +39,9 @@ def test_bootstrap_without_credentials_is_skipped(engine: Engine, settings: Cont
 
 
 async def test_login_issues_session_token(client: httpx.AsyncClient, engine: Engine) -> None:
-    response = await client.post("/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer" and body["expires_in"] == 12 * 3600

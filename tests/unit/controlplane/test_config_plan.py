@@ -23,7 +23,12 @@ DOC = parse_config(
         "organizations": [{"name": "acme", "policy": {"routing": "priority"}}],
         "providers": [
             {"slug": "up", "api_format": "openai", "base_url": "https://up.example", "api_key": "sk-1"},
-            {"slug": "env", "api_format": "openai", "base_url": "https://env.example", "api_key_env": "ENV_KEY"},
+            {
+                "slug": "env",
+                "api_format": "openai",
+                "base_url": "https://env.example",
+                "api_key_env": "ENV_KEY",
+            },
         ],
         "models": [{"name": "chat", "targets": [{"provider": "up", "model": "m1"}]}],
         "prices": [{"model": "chat", "unit": "input_token", "per_million": 1.5}],
@@ -71,11 +76,17 @@ def test_field_level_updates_are_reported() -> None:
     state = _state()
     state = CurrentState(
         organizations={"acme": {"routing": "weighted"}},
-        providers={**state.providers, "up": ProviderState(api_format="openai", base_url="https://up.example",
-                                                           api_key="sk-OLD", has_api_key=True)},
+        providers={
+            **state.providers,
+            "up": ProviderState(
+                api_format="openai", base_url="https://up.example", api_key="sk-OLD", has_api_key=True
+            ),
+        },
         models={"chat": ModelState(capability="llm", targets=(("up", "m2", 0, 1),))},
         prices={("chat", "input_token"): PriceState(per_million=2.0, currency="USD")},
-        keys={("acme", "svc"): KeyState(key_hash="0" * 64, scopes=("llm",), models=(), limits={}, revoked=False)},
+        keys={
+            ("acme", "svc"): KeyState(key_hash="0" * 64, scopes=("llm",), models=(), limits={}, revoked=False)
+        },
     )
     actions = _actions(plan_changes(state, DOC))
     assert actions[("organization", "acme")] == ("update", ("policy",))
@@ -99,7 +110,9 @@ def test_switching_credential_kind_is_an_update() -> None:
 
 
 def test_omitted_credential_leaves_stored_one_alone() -> None:
-    doc = parse_config({"providers": [{"slug": "up", "api_format": "openai", "base_url": "https://up.example"}]})
+    doc = parse_config(
+        {"providers": [{"slug": "up", "api_format": "openai", "base_url": "https://up.example"}]}
+    )
     state = CurrentState(
         providers={"up": ProviderState(api_format="openai", base_url="https://up.example", has_api_key=True)}
     )

@@ -30,7 +30,10 @@ DOC = {
         {
             "name": "chat",
             "capability": "llm",
-            "targets": [{"provider": "up", "model": "claude", "priority": 0, "weight": 2}, {"provider": "env", "model": "gpt"}],
+            "targets": [
+                {"provider": "up", "model": "claude", "priority": 0, "weight": 2},
+                {"provider": "env", "model": "gpt"},
+            ],
         }
     ],
     "prices": [{"model": "chat", "unit": "output_token", "per_million": 3.0}],
@@ -64,7 +67,9 @@ def test_snapshot_carries_the_whole_config(engine: Engine, settings: ControlPlan
         ("up", "claude", 0, 2),
         ("env", "gpt", 0, 1),
     ]
-    assert [(p.model, p.unit, p.per_million, p.currency) for p in snap.prices] == [("chat", "output_token", 3.0, "USD")]
+    assert [(p.model, p.unit, p.per_million, p.currency) for p in snap.prices] == [
+        ("chat", "output_token", 3.0, "USD")
+    ]
     (key,) = snap.keys
     assert key.key_hash == hash_api_key(KEY) and not key.revoked and key.org_id == snap.organizations[0].id
     assert list(key.models) == ["chat"] and list(key.scopes) == ["llm"]

@@ -30,7 +30,9 @@ def test_one_bump_per_transaction(engine: Engine) -> None:
     assert _version(engine) == 1
 
     with sessions() as session:
-        repo.organizations.delete_organization(session, org=repo.organizations.require_organization(session, name="b"))
+        repo.organizations.delete_organization(
+            session, org=repo.organizations.require_organization(session, name="b")
+        )
         session.commit()
     assert _version(engine) == 2
 

@@ -23,10 +23,11 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _query(engine: Engine, start: datetime, end: datetime, group_by: str) -> list[dict[str, Any]]:
+def _query(
+    engine: Engine, start: datetime, end: datetime, group_by: usage_store.GroupBy
+) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        rows = usage_store.query_usage(conn, start=start, end=end, group_by=group_by)  # type: ignore[arg-type]
-        return rows
+        return usage_store.query_usage(conn, start=start, end=end, group_by=group_by)
 
 
 @router.get("/usage")
