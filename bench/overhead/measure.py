@@ -27,6 +27,9 @@ class Target:
     model: str = "mock-gpt"
     headers: dict[str, str] = field(default_factory=dict)
     pid: int | None = None  # gateway process whose CPU is sampled
+    # The data plane's usage-event spool: empty in steady state, so bytes left in it after
+    # a run mean usage publishing fell behind and events took the disk path.
+    spool_dir: Path | None = None
 
     @property
     def chat_url(self) -> str:
@@ -141,9 +144,20 @@ def run_loadgen(target: Target, concurrency: int, settings: Settings, *, stream:
     return result
 
 
+def spool_bytes(directory: Path) -> int:
+    try:
+        return sum(p.stat().st_size for p in directory.iterdir() if p.suffix == ".log")
+    except OSError:
+        return 0
+
+
 def measure(target: Target, scenario: str, concurrency: int, settings: Settings) -> dict[str, Any]:
     if scenario == "chat":
-        return run_wrk(target, concurrency, settings)
-    if scenario == "chat_stream":
-        return run_loadgen(target, concurrency, settings, stream=True)
-    raise ValueError(f"unknown scenario {scenario!r}")
+        result = run_wrk(target, concurrency, settings)
+    elif scenario == "chat_stream":
+        result = run_loadgen(target, concurrency, settings, stream=True)
+    else:
+        raise ValueError(f"unknown scenario {scenario!r}")
+    if target.spool_dir is not None:
+        result["spool_bytes_after"] = spool_bytes(target.spool_dir)
+    return result

@@ -163,6 +163,11 @@ def error_lines(results: Results) -> list[str]:
                         f"{scenario} c={concurrency} {name}: {result['errors']} failed requests "
                         f"{result.get('error_kinds', '')}"
                     )
+                if result.get("spool_bytes_after"):
+                    lines.append(
+                        f"{scenario} c={concurrency} {name}: the usage spool held "
+                        f"{result['spool_bytes_after'] / 1e6:.1f} MB after the run (publishing fell behind)"
+                    )
     return lines
 
 
@@ -181,7 +186,7 @@ def write_results(out_dir: Path, meta: dict[str, Any], results: Results, gateway
     markdown = (
         f"# Switchyard data-plane overhead\n\n{render_markdown(header, rows)}\n\n"
         f"## Targets\n\n{render_checks(checks)}\n\n"
-        + (("## Errors\n\n" + "\n".join(f"- {e}" for e in errors) + "\n\n") if errors else "")
+        + (("## Errors and warnings\n\n" + "\n".join(f"- {e}" for e in errors) + "\n\n") if errors else "")
         + f"## Setup\n\n{setup}\n"
     )
     (out_dir / "results.md").write_text(markdown)

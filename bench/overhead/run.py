@@ -33,7 +33,7 @@ from typing import Any
 
 from measure import Settings, Target, measure
 from procs import BenchError, Processes
-from report import Results, render_checks, render_text, table_rows, target_checks, write_results
+from report import Results, error_lines, render_checks, render_text, table_rows, target_checks, write_results
 from stack import (
     ROOT,
     UPSTREAM_KEY,
@@ -186,6 +186,8 @@ def run(args: argparse.Namespace, out_dir: Path, work: Path) -> int:
     print(render_text(header, rows))
     print()
     print(render_checks(target_checks(results)))
+    for line in error_lines(results):
+        print(f"warning: {line}")
     print(f"\nresults: {out_dir}/results.md (+ results.json, logs/)")
     return 0
 
@@ -194,6 +196,8 @@ def _summary(scenario: str, concurrency: int, name: str, result: dict[str, Any])
     if "error" in result:
         return f"{scenario} c={concurrency} {name}: ERROR {result['error']}"
     ttfb = f" ttfb p50 {result['ttfb_p50_ms']} ms" if "ttfb_p50_ms" in result else ""
+    if result.get("spool_bytes_after"):
+        ttfb += f", usage spool {result['spool_bytes_after'] / 1e6:.1f} MB"
     return (
         f"{scenario} c={concurrency} {name}: {result.get('rps')} /s, p50 {result.get('lat_p50_ms')} ms, "
         f"p99 {result.get('lat_p99_ms')} ms{ttfb}, errors {result.get('errors')}, "

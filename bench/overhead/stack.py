@@ -188,6 +188,7 @@ def start_dataplane(procs: Processes, stack: Stack, layout: Layout, grpc_port: i
         base_url=f"http://127.0.0.1:{port}/v1",
         headers={"Authorization": f"Bearer {stack.app_key}"},
         pid=proc.pid,
+        spool_dir=stack.work / "dataplane-state" / "spool",
     )
     return proc, target
 

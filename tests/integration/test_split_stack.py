@@ -130,8 +130,19 @@ def test_sdk_raises_typed_errors(stack: SplitStack) -> None:
         _client(stack, NARROW_KEY).chat.completions.create(model="broken", messages=[{"role": "user", "content": "x"}])
 
 
+def _settled_usage_count(stack: SplitStack) -> int:
+    """The row count once events of earlier tests have stopped arriving."""
+    last, stable_since = stack.usage_count(), time.monotonic()
+    while time.monotonic() - stable_since < 1.5:
+        time.sleep(0.1)
+        current = stack.usage_count()
+        if current != last:
+            last, stable_since = current, time.monotonic()
+    return last
+
+
 def test_usage_lands_once_per_call_and_reads_back(stack: SplitStack) -> None:
-    before = stack.usage_count()
+    before = _settled_usage_count(stack)
     calls = 12
     for i in range(calls):
         _client(stack).chat.completions.create(

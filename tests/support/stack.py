@@ -174,8 +174,9 @@ async def _delete_stream(name: str) -> None:
 
     nc = await nats.connect(NATS_URL)
     try:
-        with contextlib.suppress(Exception):
-            await nc.jetstream().delete_stream(name)
+        for stream in (name, f"{name}_DEADLETTER"):
+            with contextlib.suppress(Exception):
+                await nc.jetstream().delete_stream(stream)
     finally:
         await nc.close()
 

@@ -48,8 +48,11 @@ class InProcessBus:
 
     async def get_batch(self, max_items: int, timeout: float) -> list[BusMessage]:
         """Wait up to `timeout` for a first message, then take what else is queued."""
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+        # that races with a result, leaving a cancelled consumer hanging.
         try:
-            first = await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                first = await self._queue.get()
         except TimeoutError:
             return []
         batch = [first]

@@ -4,6 +4,7 @@ with failover, relay the answer (streams chunk by chunk) and record the call."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from switchyard_common.errors import (
@@ -27,6 +28,8 @@ from .upstream import Upstream, UpstreamResponse, local_response
 from .usage_events import CallRecord, UsageEmitter
 
 __all__ = ["ChatHandler", "not_ready"]
+
+log = logging.getLogger(__name__)
 
 ROUTE = "chat_completions"
 _MAX_ERROR_BODY = 1024 * 1024
@@ -80,9 +83,8 @@ class ChatHandler:
             return
         client = scope.get("client")
         record = CallRecord(key, started, ts, client[0] if client else None)
-        responded = False
         try:
-            responded = await self._handle(index, record, content_length, receive, send)
+            await self._handle(index, record, content_length, receive, send)
         except SwitchyardError as exc:
             record.status = exc.status
             record.error_type = exc.error_type
@@ -90,10 +92,12 @@ class ChatHandler:
         except ClientGone:
             record.status = _CLIENT_CLOSED
             record.error_type = "client_closed"
-        except BaseException:
-            record.status = 500 if not responded else record.status
-            record.error_type = record.error_type or "internal_error"
-            raise
+        except Exception:
+            log.exception("chat completion failed (model %r)", record.model)
+            record.status = 500
+            record.error_type = "internal_error"
+            if not record.responded:
+                await self._send_error(send, SwitchyardError("internal error in the gateway"))
         finally:
             self._metrics.latency.observe(time.perf_counter() - started)
             self._emitter.emit(record)
@@ -110,7 +114,7 @@ class ChatHandler:
         content_length: bytes | None,
         receive: Receive,
         send: Send,
-    ) -> bool:
+    ) -> None:
         # Refuse before reading: the body may be huge. read_body counts bytes as well,
         # for chunked bodies and lying Content-Length headers.
         if content_length is not None and content_length.isdigit() and int(content_length) > self._max_body:
@@ -153,7 +157,7 @@ class ChatHandler:
                 await self._relay_stream(record, target, request, response, receive, send, attempt_started)
             else:
                 await self._relay_body(record, target, response, send, attempt_started)
-            return True
+            return
         assert failure is not None  # targets is never empty (route_for checks it)
         raise failure
 
@@ -205,6 +209,7 @@ class ChatHandler:
             headers.append((b"content-encoding", response.content_encoding.encode()))
         record.ttfb = time.perf_counter()
         self._metrics.request(ROUTE, response.status)
+        record.responded = True
         await send_response(send, response.status, headers, body)
 
     async def _relay_stream(
@@ -221,6 +226,7 @@ class ChatHandler:
         content_type = (response.content_type or "text/event-stream").encode()
         record.status = response.status
         self._metrics.request(ROUTE, response.status)
+        record.responded = True
         await send(
             {
                 "type": "http.response.start",

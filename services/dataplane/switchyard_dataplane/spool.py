@@ -73,29 +73,32 @@ def _segment_name(seq: int) -> str:
     return f"{_SEGMENT_PREFIX}{seq:020d}{_SEGMENT_SUFFIX}"
 
 
-def _read_records(path: Path, start: int) -> tuple[list[tuple[BusMessage, int]], int]:
-    """Intact records of a segment from `start`, each with the offset just past it,
-    and the offset where the intact data ends."""
+def _read_records(
+    path: Path, start: int, max_records: int | None = None
+) -> tuple[list[tuple[BusMessage, int]], int]:
+    """Up to `max_records` intact records of a segment from `start`, each with the
+    offset just past it, and the offset where the intact data read ends."""
     records: list[tuple[BusMessage, int]] = []
-    with path.open("rb") as fh:
+    pos = start
+    with path.open("rb", buffering=256 * 1024) as fh:
         fh.seek(start)
-        data = fh.read()
-    pos = 0
-    while pos + _HEADER.size <= len(data):
-        length, crc = _HEADER.unpack_from(data, pos)
-        end = pos + _HEADER.size + length
-        if length > _MAX_RECORD or end > len(data):
-            break
-        payload = data[pos + _HEADER.size : end]
-        if zlib.crc32(payload) != crc:
-            break
-        try:
-            message = _decode(payload)
-        except (struct.error, UnicodeDecodeError):
-            break
-        records.append((message, start + end))
-        pos = end
-    return records, start + pos
+        while max_records is None or len(records) < max_records:
+            header = fh.read(_HEADER.size)
+            if len(header) < _HEADER.size:
+                break
+            length, crc = _HEADER.unpack(header)
+            if length > _MAX_RECORD:
+                break
+            payload = fh.read(length)
+            if len(payload) < length or zlib.crc32(payload) != crc:
+                break
+            try:
+                message = _decode(payload)
+            except (struct.error, UnicodeDecodeError):
+                break
+            pos += _HEADER.size + length
+            records.append((message, pos))
+    return records, pos
 
 
 @dataclass(slots=True, frozen=True)
@@ -158,11 +161,12 @@ class Spool:
                 # Fully replayed before the crash; the delete did not happen yet.
                 path.unlink(missing_ok=True)
                 continue
-            start = cursor_offset if seq == cursor_seq else 0
             size = path.stat().st_size
-            if start > size:
-                start = 0
-            records, intact_end = _read_records(path, start)
+            records, intact_end = _read_records(path, 0)
+            # Trust the cursor only on a record boundary; otherwise replay the segment.
+            boundaries = {0, *(end for _, end in records)}
+            start = cursor_offset if seq == cursor_seq and cursor_offset in boundaries else 0
+            records = [r for r in records if r[1] > start]
             if intact_end < size:
                 log.warning("spool segment %s: truncating %d torn bytes", path.name, size - intact_end)
                 with path.open("r+b") as fh:
@@ -275,8 +279,9 @@ class Spool:
                 if len(messages) >= max_items:
                     break
                 start = offset if segment == seq else 0
-                records, _ = _read_records(self.directory / _segment_name(segment), start)
-                for message, end in records[: max_items - len(messages)]:
+                path = self.directory / _segment_name(segment)
+                records, _ = _read_records(path, start, max_items - len(messages))
+                for message, end in records:
                     messages.append(message)
                     positions.append((segment, end))
         return SpoolBatch(messages, positions)

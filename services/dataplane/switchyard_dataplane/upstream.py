@@ -79,7 +79,7 @@ def local_response(local: LocalResponse) -> UpstreamResponse:
 
 
 class _HttpxResponse:
-    __slots__ = ("_response", "_slug", "content_encoding", "content_type", "status")
+    __slots__ = ("_response", "content_encoding", "content_type", "status")
 
     def __init__(self, response: httpx.Response) -> None:
         self._response = response

@@ -40,7 +40,15 @@ class _AiohttpResponse:
         try:
             if limit is None:
                 return await self._response.read()
-            return await self._response.content.read(limit)
+            parts: list[bytes] = []
+            size = 0
+            while size < limit:  # read(n) returns what is buffered, maybe less than n
+                chunk = await self._response.content.read(limit - size)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                size += len(chunk)
+            return b"".join(parts)
         except TimeoutError as exc:
             raise UpstreamTimeout("upstream read timed out") from exc
         except aiohttp.ClientError as exc:

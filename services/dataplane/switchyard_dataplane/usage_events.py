@@ -38,6 +38,7 @@ class CallRecord:
         "model",
         "prices",
         "provider",
+        "responded",
         "started",
         "status",
         "stream",
@@ -63,6 +64,8 @@ class CallRecord:
         self.attempts: list[Attempt] = []
         self.ttfb: float | None = None
         self.prices: PriceTable | None = None
+        # The response has started: an error can no longer be sent as such.
+        self.responded = False
 
 
 class UsageEmitter:

@@ -24,7 +24,7 @@ from nats.js.errors import APIError, NotFoundError
 from .pipeline import IngestPipeline
 from .settings import IngestSettings
 
-__all__ = ["JetStreamConsumer", "ensure_streams"]
+__all__ = ["JetStreamConsumer", "ensure_dead_letter_stream", "ensure_usage_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         await js.update_stream(current)
 
 
-async def ensure_streams(js: JetStreamContext, settings: IngestSettings) -> None:
-    """The usage stream (same shape as the data plane creates) and the dead-letter one."""
+async def ensure_usage_stream(js: JetStreamContext, settings: IngestSettings) -> None:
+    """The usage stream, in the same shape as the data plane's publisher creates it."""
     await _ensure_stream(
         js,
         StreamConfig(
@@ -59,6 +59,11 @@ async def ensure_streams(js: JetStreamContext, settings: IngestSettings) -> None
             duplicate_window=_DUPLICATE_WINDOW,
         ),
     )
+
+
+async def ensure_dead_letter_stream(js: JetStreamContext, settings: IngestSettings) -> None:
+    """Created on the first poison message only, so a healthy deployment has no
+    dead-letter stream to look after."""
     await _ensure_stream(
         js,
         StreamConfig(
@@ -78,6 +83,7 @@ class JetStreamConsumer:
         self._nc: NatsClient | None = None
         self._bound = False
         self._error_logged = False
+        self._dead_letter_ready = False
 
     @property
     def ready(self) -> bool:
@@ -136,7 +142,7 @@ class JetStreamConsumer:
         s = self.settings
         nc = await self._connect()
         js = nc.jetstream()
-        await ensure_streams(js, s)
+        await ensure_usage_stream(js, s)
         config = ConsumerConfig(
             durable_name=s.nats_durable,
             filter_subject=f"{s.usage_subject_prefix}.>",
@@ -203,8 +209,12 @@ class JetStreamConsumer:
             "Switchyard-Dead-Letter-Reason": " ".join(reason.split())[:1000],
         }
         try:
+            if not self._dead_letter_ready:
+                await ensure_dead_letter_stream(js, s)
+                self._dead_letter_ready = True
             await js.publish(f"{s.dead_letter_prefix}.{rest}", msg.data, headers=headers)
         except Exception as exc:
+            self._dead_letter_ready = False
             log.error("dead-lettering usage message %s failed (%s); redelivering", msg_id, exc)
             await msg.nak(delay=5.0)
             return False

@@ -18,9 +18,10 @@ class IngestSettings(BaseSettings):
     nats_stream: str = "SWITCHYARD_USAGE"
     usage_subject_prefix: str = "usage"
     nats_durable: str = "usage-ingest"
-    # Seconds JetStream waits for an ack before redelivering to another ingest replica;
-    # must exceed the time one batch takes to commit.
-    nats_ack_wait: float = Field(default=30.0, gt=0)
+    # Seconds JetStream waits for an ack before redelivering (e.g. after an ingest
+    # crash). Should exceed the time one batch takes to commit; if it does not, the
+    # redelivered events are only skipped as duplicates.
+    nats_ack_wait: float = Field(default=10.0, gt=0)
     ingest_host: str = "127.0.0.1"
     ingest_port: int = 8082
     batch_size: int = Field(default=500, ge=1, le=10000)

@@ -156,3 +156,14 @@ def test_chat_call_is_plain_data() -> None:
     # Guards the adapter interface: a ChatCall carries the caller's exact bytes.
     call = ChatCall(b"{}", {}, "m", False, False, False)
     assert call.raw_body == b"{}"
+
+
+async def test_unexpected_failure_is_an_openai_500_with_event(make_gateway: Callable[..., Gateway]) -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("bug")
+
+    gw = make_gateway(broken)
+    response = await gw.client.post("/v1/chat/completions", content=chat_body(), headers=AUTH)
+    assert response.status_code == 500
+    assert _error(response)["type"] == "api_error"
+    assert [(e.status, e.error_type) for e in gw.events] == [(500, "internal_error")]

@@ -30,6 +30,8 @@ async def _upstream(request: web.Request) -> web.StreamResponse:
     body = await request.json()
     if body["model"] == "slow":
         await asyncio.sleep(2)
+    if body["model"] == "limited":
+        return web.json_response({"error": {"message": "slow down", "type": "rate_limit"}}, status=429)
     if body.get("stream"):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -63,6 +65,7 @@ async def test_serve_from_cache_against_real_upstream(tmp_path, upstream_port: i
     slow.timeout_seconds = 0.3
     snap.models.add(id="m-dead", name="dead").targets.add(provider_slug="dead", upstream_model="x")
     snap.models.add(id="m-slow", name="slow").targets.add(provider_slug="slowup", upstream_model="slow")
+    snap.models.add(id="m-lim", name="limited").targets.add(provider_slug="up", upstream_model="limited")
     snap.keys[0].models[:] = []
     write_snapshot_cache(tmp_path / "snapshot.pb", snap)
 
@@ -104,6 +107,11 @@ async def test_serve_from_cache_against_real_upstream(tmp_path, upstream_port: i
                 "/v1/chat/completions", json={**body, "model": "slow"}, headers=AUTH
             )
             assert slow_response.status_code == 504
+            limited = await client.post(
+                "/v1/chat/completions", json={**body, "model": "limited"}, headers=AUTH
+            )
+            assert limited.status_code == 429
+            assert limited.json() == {"error": {"message": "slow down", "type": "rate_limit"}}
             quickstart = await client.post(
                 "/v1/chat/completions", json={**body, "model": "echo"}, headers=AUTH
             )
@@ -115,6 +123,7 @@ async def test_serve_from_cache_against_real_upstream(tmp_path, upstream_port: i
             ("chat", 200),
             ("dead", 502),
             ("slow", 504),
+            ("limited", 429),
             ("echo", 200),
         ]
         assert (events[1].stream, events[1].input_tokens, events[1].output_tokens) == (True, 5, 1)

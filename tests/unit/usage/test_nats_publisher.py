@@ -29,7 +29,7 @@ def _publisher(broker: FakeBroker, spool_dir: Path, **kwargs: object) -> NatsPub
         "USAGE",
         "usage",
         spool_dir,
-        connect=broker.connect,
+        connect=broker.connect,  # type: ignore[arg-type]  # a structural fake of nats.Client
         publish_timeout=0.2,
         drain_timeout=1.0,
         **kwargs,  # type: ignore[arg-type]

@@ -9,7 +9,10 @@ from switchyard_dataplane.spool import Spool
 
 
 def _msgs(start: int, count: int, size: int = 20) -> list[BusMessage]:
-    return [BusMessage(f"usage.org{i % 3}", f"id-{i:05d}", bytes([i % 251]) * size) for i in range(start, start + count)]
+    return [
+        BusMessage(f"usage.org{i % 3}", f"id-{i:05d}", bytes([i % 251]) * size)
+        for i in range(start, start + count)
+    ]
 
 
 def _segments(directory: Path) -> list[Path]:
@@ -126,5 +129,21 @@ def test_lost_cursor_replays_everything(tmp_path: Path) -> None:
     spool.close()
     (tmp_path / "cursor").unlink()
     reopened = Spool(tmp_path)
+    assert _drain(reopened) == messages
+    reopened.close()
+
+
+def test_cursor_off_a_record_boundary_is_ignored(tmp_path: Path) -> None:
+    """A damaged cursor must not make valid records look torn (and get truncated)."""
+    spool = Spool(tmp_path)
+    messages = _msgs(0, 4)
+    spool.append(messages)
+    spool.close()
+    segment = _segments(tmp_path)[-1]
+    size = segment.stat().st_size
+    seq = int(segment.name[4:-4])
+    (tmp_path / "cursor").write_text(f"{seq} 5\n")
+    reopened = Spool(tmp_path)
+    assert segment.stat().st_size == size
     assert _drain(reopened) == messages
     reopened.close()

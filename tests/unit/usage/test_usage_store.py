@@ -85,12 +85,12 @@ def test_query_groups_and_window(engine: Engine) -> None:
     ]
     with engine.begin() as conn:
         insert_events(conn, events)
-    window = {"start": T0, "end": T0 + timedelta(seconds=60)}
+    start, end = T0, T0 + timedelta(seconds=60)
     with engine.connect() as conn:
-        by_model = query_usage(conn, group_by="model", **window)
-        by_key = query_usage(conn, group_by="key", **window)
-        by_org = query_usage(conn, group_by="org", **window)
-        acme_only = query_usage(conn, group_by="model", org="acme", **window)
+        by_model = query_usage(conn, start=start, end=end, group_by="model")
+        by_key = query_usage(conn, start=start, end=end, group_by="key")
+        by_org = query_usage(conn, start=start, end=end, group_by="org")
+        acme_only = query_usage(conn, start=start, end=end, group_by="model", org="acme")
     assert by_model == [
         {
             "model": "a",
@@ -118,8 +118,8 @@ def test_query_groups_and_window(engine: Engine) -> None:
     assert [(r["key_id"], r["requests"]) for r in by_key] == [("k1", 2), ("k2", 1)]
     assert [(r["org"], r["requests"]) for r in by_org] == [("acme", 2), ("other", 1)]
     assert [r["model"] for r in acme_only] == ["a"]
-    with pytest.raises(ValueError):
-        query_usage(engine.connect(), group_by="provider", **window)  # type: ignore[arg-type]
+    with pytest.raises(ValueError), engine.connect() as conn:
+        query_usage(conn, start=start, end=end, group_by="provider")  # type: ignore[arg-type]
 
 
 def test_window_bounds_accept_any_timezone(engine: Engine) -> None:
