@@ -78,7 +78,9 @@ def _reachable(port: int) -> bool:
 @pytest.fixture(scope="session")
 def services() -> None:
     """Skip (or, under CI, fail) when Postgres, Redis or NATS is not running."""
-    missing = [name for name, port in (("Postgres", 5432), ("Redis", 6379), ("NATS", 4222)) if not _reachable(port)]
+    missing = [
+        name for name, port in (("Postgres", 5432), ("Redis", 6379), ("NATS", 4222)) if not _reachable(port)
+    ]
     if missing:
         message = f"not running on 127.0.0.1: {', '.join(missing)} (start them, or run `bash .ci/run`)"
         if os.environ.get("SWITCHYARD_REQUIRE_SERVICES"):

@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(args.out) if args.out else ROOT / "bench" / "results" / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Explicitly: a shell starting us in the background hands down SIGINT as ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
     work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))

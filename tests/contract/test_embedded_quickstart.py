@@ -23,23 +23,33 @@ def embedded(tmp_path: Path) -> Iterator[tuple[Proc, dict[str, int]]]:
     ports = {name: free_port() for name in ("dataplane", "controlplane", "grpc", "ingest")}
     config = tmp_path / "extra.yaml"
     config.write_text(
-        "organizations: [{name: team}]\n"
-        "keys:\n  - {name: ci, org: team, models: [mock-chat]}\n"
+        "organizations: [{name: team}]\nkeys:\n  - {name: ci, org: team, models: [mock-chat]}\n"
     )
     proc = Proc(
         name="switchyard-up",
         args=[
-            SWITCHYARD, "up", "--config", str(config),
-            "--dataplane-port", str(ports["dataplane"]),
-            "--controlplane-port", str(ports["controlplane"]),
-            "--grpc-port", str(ports["grpc"]),
-            "--ingest-port", str(ports["ingest"]),
+            SWITCHYARD,
+            "up",
+            "--config",
+            str(config),
+            "--dataplane-port",
+            str(ports["dataplane"]),
+            "--controlplane-port",
+            str(ports["controlplane"]),
+            "--grpc-port",
+            str(ports["grpc"]),
+            "--ingest-port",
+            str(ports["ingest"]),
         ],
         env=base_env({}),
         log_path=tmp_path / "up.log",
     )
     proc.popen = subprocess.Popen(
-        proc.args, env=proc.env, cwd=tmp_path, stdout=proc.log_path.open("ab"), stderr=subprocess.STDOUT,
+        proc.args,
+        env=proc.env,
+        cwd=tmp_path,
+        stdout=proc.log_path.open("ab"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -52,7 +62,9 @@ def embedded(tmp_path: Path) -> Iterator[tuple[Proc, dict[str, int]]]:
         proc.stop()
 
 
-def test_quickstart_curl_answers_and_usage_shows_it(embedded: tuple[Proc, dict[str, int]], tmp_path: Path) -> None:
+def test_quickstart_curl_answers_and_usage_shows_it(
+    embedded: tuple[Proc, dict[str, int]], tmp_path: Path
+) -> None:
     proc, ports = embedded
     banner = proc.log_path.read_text()
     assert f"http://127.0.0.1:{ports['dataplane']}" in banner
@@ -66,7 +78,9 @@ def test_quickstart_curl_answers_and_usage_shows_it(embedded: tuple[Proc, dict[s
 
     key = re.search(r"Bearer (gk_[A-Za-z0-9_-]+)", curl)
     assert key
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{ports['dataplane']}/v1", api_key=key.group(1), max_retries=0)
+    client = openai.OpenAI(
+        base_url=f"http://127.0.0.1:{ports['dataplane']}/v1", api_key=key.group(1), max_retries=0
+    )
     stream = client.chat.completions.create(
         model="mock-chat", messages=[{"role": "user", "content": "stream please"}], stream=True
     )
@@ -95,13 +109,27 @@ def test_restart_keeps_the_same_quickstart_key(tmp_path: Path) -> None:
         ports = [str(free_port()) for _ in range(4)]
         proc = Proc(
             name="up",
-            args=[SWITCHYARD, "up", "--dataplane-port", ports[0], "--controlplane-port", ports[1],
-                  "--grpc-port", ports[2], "--ingest-port", ports[3]],
+            args=[
+                SWITCHYARD,
+                "up",
+                "--dataplane-port",
+                ports[0],
+                "--controlplane-port",
+                ports[1],
+                "--grpc-port",
+                ports[2],
+                "--ingest-port",
+                ports[3],
+            ],
             env=base_env({}),
             log_path=tmp_path / f"up{len(keys)}.log",
         )
         proc.popen = subprocess.Popen(
-            proc.args, env=proc.env, cwd=tmp_path, stdout=proc.log_path.open("ab"), stderr=subprocess.STDOUT,
+            proc.args,
+            env=proc.env,
+            cwd=tmp_path,
+            stdout=proc.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:

@@ -24,7 +24,9 @@ def stack(tmp_path: Path, services: None) -> Iterator[SplitStack]:
 
 def _ask(stack: SplitStack, text: str) -> str:
     client = openai.OpenAI(base_url=f"{stack.dp_url}/v1", api_key=APP_KEY, max_retries=0, timeout=20)
-    completion = client.chat.completions.create(model="gpt-test", messages=[{"role": "user", "content": text}])
+    completion = client.chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": text}]
+    )
     return completion.choices[0].message.content or ""
 
 

@@ -127,7 +127,9 @@ def test_sdk_raises_typed_errors(stack: SplitStack) -> None:
     with pytest.raises(openai.NotFoundError):
         _client(stack).chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.PermissionDeniedError):
-        _client(stack, NARROW_KEY).chat.completions.create(model="broken", messages=[{"role": "user", "content": "x"}])
+        _client(stack, NARROW_KEY).chat.completions.create(
+            model="broken", messages=[{"role": "user", "content": "x"}]
+        )
 
 
 def _settled_usage_count(stack: SplitStack) -> int:
@@ -162,7 +164,12 @@ def test_usage_lands_once_per_call_and_reads_back(stack: SplitStack) -> None:
         ).fetchall()
     org, model, provider, upstream_model, status, tokens_in, tokens_out, stream, latency, ttfb, cost = rows[0]
     assert (org, model, provider, upstream_model, status, stream) == (
-        "acme", "gpt-test", "upstream", "echo-model", 200, True
+        "acme",
+        "gpt-test",
+        "upstream",
+        "echo-model",
+        200,
+        True,
     )
     assert tokens_in == 3 and tokens_out > 0  # taken from the upstream's usage chunk
     assert latency > 0 and ttfb is not None and ttfb <= latency

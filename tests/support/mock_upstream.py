@@ -46,7 +46,11 @@ def _completion(model: str, text: str, prompt_tokens: int) -> dict[str, Any]:
         "created": int(time.time()),
         "model": model,
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": f"echo: {text}"}, "finish_reason": "stop"}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": f"echo: {text}"},
+                "finish_reason": "stop",
+            }
         ],
         "usage": {
             "prompt_tokens": prompt_tokens,
@@ -57,13 +61,23 @@ def _completion(model: str, text: str, prompt_tokens: int) -> dict[str, Any]:
 
 
 async def _stream(model: str, text: str, prompt_tokens: int, include_usage: bool):  # type: ignore[no-untyped-def]
-    base = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    base = {
+        "id": "chatcmpl-mock",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
     pieces = ["echo:"] + text.split()
 
     def event(payload: dict[str, Any]) -> bytes:
         return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
-    yield event({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+    yield event(
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    )
     for i, piece in enumerate(pieces):
         content = piece if i == 0 else " " + piece
         yield event({**base, "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]})

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import NATS_URL, REDIS_URL, free_port, make_nats_names, pg_database
-from tests.support.processes import Proc, base_env, mock_upstream, switchyard, SWITCHYARD
+from tests.support.processes import SWITCHYARD, Proc, base_env, mock_upstream, switchyard
 
 SECRET_KEY = "integration-test-secret"
 ADMIN_EMAIL = "admin@test.local"
@@ -207,7 +207,10 @@ def split_stack(root: Path) -> Iterator[SplitStack]:
         try:
             procs.append(stack.mock.start())
             migrate = subprocess.run(
-                [SWITCHYARD, "migrate"], env=base_env(stack.controlplane_env()), capture_output=True, text=True
+                [SWITCHYARD, "migrate"],
+                env=base_env(stack.controlplane_env()),
+                capture_output=True,
+                text=True,
             )
             assert migrate.returncode == 0, migrate.stderr
             stack.controlplane = stack.new_controlplane()

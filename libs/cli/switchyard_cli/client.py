@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,11 @@ class CliError(Exception):
         self.message = message
         self.exit_code = exit_code
         self.details = details
+
+
+def config_error(issues: Iterable[object]) -> CliError:
+    """One error listing every problem of a config document, one per line."""
+    return CliError("invalid config:\n  " + "\n  ".join(str(i) for i in issues), exit_code=2)
 
 
 def _error_message(response: httpx.Response) -> tuple[str, Any]:

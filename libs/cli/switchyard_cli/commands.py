@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
-
 from switchyard_common.config_schema import load_config_file
 from switchyard_common.errors import ConfigError
 
-from .client import CliError, ControlPlaneClient
+from .client import CliError, ControlPlaneClient, config_error
 from .output import print_json, print_table
 
 
@@ -22,7 +21,7 @@ def _apply(client: ControlPlaneClient, args: argparse.Namespace, *, dry_run: boo
     try:
         doc = load_config_file(args.file, environ=dict(os.environ))
     except ConfigError as exc:
-        raise CliError("invalid config:\n  " + "\n  ".join(str(i) for i in exc.issues), exit_code=2) from None
+        raise config_error(exc.issues) from None
     try:
         result = client.request(
             "POST",
@@ -33,7 +32,7 @@ def _apply(client: ControlPlaneClient, args: argparse.Namespace, *, dry_run: boo
         issues = (exc.details or {}).get("issues") if isinstance(exc.details, dict) else None
         if issues:
             lines = [f"{args.file}: {i.get('path') or '<root>'}: {i.get('message')}" for i in issues]
-            raise CliError("invalid config:\n  " + "\n  ".join(lines), exit_code=2) from None
+            raise config_error(lines) from None
         raise
     if args.output == "json":
         print_json(result)

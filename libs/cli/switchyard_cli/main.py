@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import logging
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+from switchyard_common.serving import configure_logging, run_until_signalled
 
 from . import commands
 from .client import CliError, ControlPlaneClient
@@ -82,24 +84,22 @@ CLIENT_COMMANDS: dict[str, ClientCommand] = {
 }
 
 
-def _run_async(factory: Callable[[], Coroutine[Any, Any, int]]) -> int:
-    try:
-        import uvloop
-
-        return uvloop.run(factory())
-    except ImportError:
-        return asyncio.run(factory())
+def _run_async(main: Coroutine[Any, Any, int], *, log_level: int) -> int:
+    configure_logging(log_level)
+    result = run_until_signalled(main)
+    return 0 if result is None else result
 
 
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "up":
         from .up import run_up
 
-        return _run_async(lambda: run_up(args))
+        # Quiet by default: the banner is what a developer needs to see.
+        return _run_async(run_up(args), log_level=logging.WARNING)
     if args.command == "serve":
         from .serve import run_serve
 
-        return _run_async(lambda: run_serve(args))
+        return _run_async(run_serve(args), log_level=logging.INFO)
     if args.command == "migrate":
         from .serve import run_migrate
 

@@ -19,29 +19,41 @@ from switchyard_common.db import make_engine
 from switchyard_common.errors import ConfigError
 
 from .bootstrap import QUICKSTART_MODEL, default_document, merge_documents
-from .client import CliError
+from .client import CliError, config_error
 from .state import AdminCredentials, StateDir
 
 
 def _load_document(args: argparse.Namespace, state: StateDir, environ: dict[str, str]) -> ConfigDocument:
-    document = default_document(state.quickstart_key(), environ)
-    if args.config:
-        try:
-            document = merge_documents(document, load_config_file(args.config, environ=environ))
-        except ConfigError as exc:
-            raise CliError("invalid config:\n  " + "\n  ".join(str(i) for i in exc.issues), exit_code=2) from None
-    issues = document.reference_issues()
+    """The built-in defaults with the user's file on top; the file may refer to what the
+    defaults define (organization `default`, model `mock-chat`)."""
+    defaults = default_document(state.quickstart_key(), environ)
+    if not args.config:
+        return defaults
+    try:
+        extra = load_config_file(args.config, environ=environ, check_references=False)
+    except ConfigError as exc:
+        raise config_error(exc.issues) from None
+    issues = extra.reference_issues(
+        known_orgs={o.name for o in defaults.organizations},
+        known_providers={p.slug for p in defaults.providers},
+        known_models={m.name for m in defaults.models},
+    )
+    for issue in issues:
+        issue.file = args.config
     if issues:
-        raise CliError("invalid config:\n  " + "\n  ".join(str(i) for i in issues), exit_code=2)
-    return document
+        raise config_error(issues)
+    return merge_documents(defaults, extra)
 
 
-def _banner(*, dataplane: str, controlplane: str, creds: AdminCredentials, key: str, created: list[dict]) -> str:
+def _banner(
+    *, dataplane: str, controlplane: str, creds: AdminCredentials, key: str, created: list[dict[str, str]]
+) -> str:
     curl = (
         f"curl -s {dataplane}/v1/chat/completions \\\n"
         f"  -H 'Authorization: Bearer {key}' \\\n"
         "  -H 'Content-Type: application/json' \\\n"
-        f'  -d \'{{"model": "{QUICKSTART_MODEL}", "messages": [{{"role": "user", "content": "Hello, Switchyard!"}}]}}\''
+        f'  -d \'{{"model": "{QUICKSTART_MODEL}", '
+        '"messages": [{"role": "user", "content": "Hello, Switchyard!"}]}\''
     )
     lines = [
         "",
@@ -78,7 +90,9 @@ async def run_up(args: argparse.Namespace) -> int:
     state = StateDir(Path(args.state_dir))
     state.ensure()
     secret_key = state.secret_key(environ.get("SWITCHYARD_SECRET_KEY"))
-    creds = state.admin_credentials(environ.get("SWITCHYARD_ADMIN_EMAIL"), environ.get("SWITCHYARD_ADMIN_PASSWORD"))
+    creds = state.admin_credentials(
+        environ.get("SWITCHYARD_ADMIN_EMAIL"), environ.get("SWITCHYARD_ADMIN_PASSWORD")
+    )
     document = _load_document(args, state, environ)
 
     cp_settings = ControlPlaneSettings(
@@ -108,10 +122,11 @@ async def run_up(args: argparse.Namespace) -> int:
     try:
         result = await asyncio.to_thread(apply_document, engine, cp_settings, document)
     except ConfigError as exc:
-        raise CliError("invalid config:\n  " + "\n  ".join(str(i) for i in exc.issues), exit_code=2) from None
+        raise config_error(exc.issues) from None
     finally:
         engine.dispose()
-    created = [k for k in getattr(result, "created_keys", []) if k.get("name") != "quickstart"]
+    # The quickstart key has a fixed value, so only keys of the --config file can appear.
+    created = [key.as_dict() for key in result.created_keys]
 
     bus = InProcessBus()
     cp_ready, dp_ready, ingest_ready = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -120,7 +135,9 @@ async def run_up(args: argparse.Namespace) -> int:
         asyncio.create_task(serve_ingest(ingest_settings, bus=bus, ready=ingest_ready), name="ingest"),
     ]
     await _wait_ready(cp_ready, tasks)
-    tasks.append(asyncio.create_task(serve_dataplane(dp_settings, publisher=bus, ready=dp_ready), name="dataplane"))
+    tasks.append(
+        asyncio.create_task(serve_dataplane(dp_settings, publisher=bus, ready=dp_ready), name="dataplane")
+    )
     await _wait_ready(dp_ready, tasks)
     await _wait_ready(ingest_ready, tasks)
     print(
@@ -158,5 +175,7 @@ async def _wait_ready(event: asyncio.Event, tasks: list[asyncio.Task[None]]) -> 
     for task in tasks:
         if task in done:
             exc = task.exception()
-            raise CliError(f"{task.get_name()} failed to start: {exc!r}" if exc else f"{task.get_name()} exited")
+            raise CliError(
+                f"{task.get_name()} failed to start: {exc!r}" if exc else f"{task.get_name()} exited"
+            )
     raise CliError("timed out waiting for the stack to start")

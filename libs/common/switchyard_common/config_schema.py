@@ -165,12 +165,16 @@ class ConfigDocument(_Strict):
         seen_keys: set[tuple[str, str]] = set()
         for i, key in enumerate(self.keys):
             if (key.org, key.name) in seen_keys:
-                issues.append(ConfigIssue(f"keys[{i}].name", f"duplicate key {key.name!r} in org {key.org!r}"))
+                issues.append(
+                    ConfigIssue(f"keys[{i}].name", f"duplicate key {key.name!r} in org {key.org!r}")
+                )
             seen_keys.add((key.org, key.name))
         seen_prices: set[tuple[str, str]] = set()
         for i, price in enumerate(self.prices):
             if (price.model, price.unit) in seen_prices:
-                issues.append(ConfigIssue(f"prices[{i}]", f"duplicate price for {price.model!r} {price.unit}"))
+                issues.append(
+                    ConfigIssue(f"prices[{i}]", f"duplicate price for {price.model!r} {price.unit}")
+                )
             seen_prices.add((price.model, price.unit))
         for i, provider in enumerate(self.providers):
             if provider.api_format != "mock" and not provider.base_url:
@@ -181,7 +185,9 @@ class ConfigDocument(_Strict):
             for j, target in enumerate(model.targets):
                 if target.provider not in providers:
                     issues.append(
-                        ConfigIssue(f"models[{i}].targets[{j}].provider", f"unknown provider {target.provider!r}")
+                        ConfigIssue(
+                            f"models[{i}].targets[{j}].provider", f"unknown provider {target.provider!r}"
+                        )
                     )
         for i, price in enumerate(self.prices):
             if price.model not in models:
@@ -195,7 +201,9 @@ class ConfigDocument(_Strict):
             if key.value is not None and not key.value.startswith("gk_"):
                 issues.append(ConfigIssue(f"keys[{i}].value_env", "key values must start with 'gk_'"))
             if key.value is not None and len(key.value) < 35:
-                issues.append(ConfigIssue(f"keys[{i}].value_env", "key values need at least 32 characters after 'gk_'"))
+                issues.append(
+                    ConfigIssue(f"keys[{i}].value_env", "key values need at least 32 characters after 'gk_'")
+                )
         return issues
 
 
@@ -226,8 +234,13 @@ def parse_config(data: Any, *, file: str | None = None) -> ConfigDocument:
     return doc
 
 
-def load_config_file(path: str | Path, *, environ: dict[str, str] | None = None) -> ConfigDocument:
-    """Read and validate a YAML file, resolving `value_env` from `environ`."""
+def load_config_file(
+    path: str | Path, *, environ: dict[str, str] | None = None, check_references: bool = True
+) -> ConfigDocument:
+    """Read and validate a YAML file, resolving `value_env` from `environ`.
+
+    `check_references=False` leaves dangling-reference checks to the caller, for a file
+    that is merged onto another document (`switchyard up --config` onto the defaults)."""
     path = Path(path)
     name = str(path)
     try:
@@ -240,7 +253,7 @@ def load_config_file(path: str | Path, *, environ: dict[str, str] | None = None)
         raise ConfigError([ConfigIssue("", f"invalid YAML: {exc}", name)]) from None
     doc = parse_config(data, file=name)
     doc = resolve_env(doc, environ or {}, file=name)
-    issues = doc.reference_issues()
+    issues = doc.reference_issues() if check_references else []
     for issue in issues:
         issue.file = name
     if issues:
@@ -257,7 +270,11 @@ def resolve_env(doc: ConfigDocument, environ: dict[str, str], *, file: str | Non
         if key.value_env:
             value = environ.get(key.value_env)
             if not value:
-                issues.append(ConfigIssue(f"keys[{i}].value_env", f"environment variable {key.value_env} is not set", file))
+                issues.append(
+                    ConfigIssue(
+                        f"keys[{i}].value_env", f"environment variable {key.value_env} is not set", file
+                    )
+                )
                 keys.append(key)
                 continue
             key = key.model_copy(update={"value": value})

@@ -1,19 +1,19 @@
 """The Switchyard exception tree. Each transport maps it to its wire format in one place.
 
-    SwitchyardError
-    ├── RequestError            the caller sent something we refuse (4xx)
-    │   ├── InvalidRequest          400  malformed JSON, missing or wrong fields
-    │   ├── AuthenticationError     401  missing, unknown, revoked or expired key
-    │   ├── PermissionDenied        403  key may not use this model
-    │   ├── NotFound                404  unknown model or route
-    │   ├── PayloadTooLarge         413  body over the configured limit
-    │   └── RateLimited             429  a limit was hit (carries retry_after)
-    ├── UpstreamError           a provider failed us (5xx unless passed through)
-    │   ├── UpstreamUnreachable     502  connect failure, reset, bad response
-    │   ├── UpstreamTimeout         504  no answer in time
-    │   └── UpstreamStatusError     the provider's own 4xx/5xx, passed back
-    ├── ServiceUnavailable      503  no usable target / not ready
-    └── ConfigError             invalid configuration (config as code, snapshot)
+SwitchyardError
+├── RequestError            the caller sent something we refuse (4xx)
+│   ├── InvalidRequest          400  malformed JSON, missing or wrong fields
+│   ├── AuthenticationError     401  missing, unknown, revoked or expired key
+│   ├── PermissionDenied        403  key may not use this model
+│   ├── NotFound                404  unknown model or route
+│   ├── PayloadTooLarge         413  body over the configured limit
+│   └── RateLimited             429  a limit was hit (carries retry_after)
+├── UpstreamError           a provider failed us (5xx unless passed through)
+│   ├── UpstreamUnreachable     502  connect failure, reset, bad response
+│   ├── UpstreamTimeout         504  no answer in time
+│   └── UpstreamStatusError     the provider's own 4xx/5xx, passed back
+├── ServiceUnavailable      503  no usable target / not ready
+└── ConfigError             invalid configuration (config as code, snapshot)
 """
 
 from __future__ import annotations

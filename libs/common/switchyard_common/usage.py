@@ -59,7 +59,9 @@ _FIELDS = {f.name for f in dataclasses.fields(UsageEvent)}
 
 
 def encode_event(event: UsageEvent) -> bytes:
-    return orjson.dumps(event.as_dict())
+    # orjson serializes dataclasses natively, several times faster than asdict() first:
+    # this runs once per call on the data plane.
+    return orjson.dumps(event)
 
 
 def decode_event(data: bytes) -> UsageEvent:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import uvicorn
 from switchyard_common.config_schema import ConfigDocument
 from switchyard_common.db import make_engine
+from switchyard_common.serving import QuietServer, bind_socket
 
 from .app import create_app
 from .bootstrap import bootstrap_admin
@@ -26,30 +26,6 @@ __all__ = ["apply_document", "serve"]
 log = logging.getLogger(__name__)
 
 _GRPC_GRACE_SECONDS = 2.0
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: several servers share one loop and the
-    process owner (the CLI) turns signals into task cancellation."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    # Binding here (not in uvicorn) turns "port in use" into an OSError for the caller;
-    # uvicorn would sys.exit() inside the shared loop.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
 
 
 async def serve(
@@ -79,7 +55,7 @@ async def serve(
         hub = SnapshotHub(engine, poll_interval=settings.snapshot_poll_interval)
         await hub.start()
         grpc_server = await start_grpc_server(hub, host=settings.grpc_host, port=settings.grpc_port)
-        sock = _bind(settings.controlplane_host, settings.controlplane_port)
+        sock = bind_socket(settings.controlplane_host, settings.controlplane_port)
         config = uvicorn.Config(
             create_app(settings, engine, hub),
             loop="none",
@@ -88,7 +64,7 @@ async def serve(
             log_config=None,
             timeout_graceful_shutdown=5,
         )
-        server = _EmbeddedServer(config)
+        server = QuietServer(config)
         http_task = asyncio.create_task(server.serve(sockets=[sock]), name="controlplane-http")
         try:
             while not server.started and not http_task.done():

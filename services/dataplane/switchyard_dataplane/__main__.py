@@ -1,21 +1,17 @@
-"""`python -m switchyard_dataplane`: the data plane alone, under uvloop (benchmarks, containers)."""
+"""`python -m switchyard_dataplane`: the data plane alone, under uvloop (benchmarks,
+containers); SIGINT/SIGTERM stop it gracefully."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
-
-import uvloop
+from switchyard_common.serving import configure_logging, run_until_signalled
 
 from .server import serve
 from .settings import DataPlaneSettings
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = DataPlaneSettings()
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(serve(settings))
+    configure_logging()
+    run_until_signalled(serve(DataPlaneSettings()))
 
 
 if __name__ == "__main__":

@@ -124,7 +124,7 @@ def create_app(
     metrics: Metrics | None = None,
 ) -> DataPlaneApp:
     """The data plane app over an index holder; `upstream` reaches the providers
-    (AiohttpUpstream in production, HttpxUpstream(httpx.MockTransport(...)) in tests)."""
+    (HttpxUpstream(AiohttpTransport()) in production, HttpxUpstream(httpx.MockTransport(...)) in tests)."""
     metrics = metrics or Metrics()
     chat = ChatHandler(
         holder=holder,

@@ -9,13 +9,15 @@ import logging
 
 import uvicorn
 from switchyard_common.bus import EventPublisher
+from switchyard_common.serving import QuietServer, bind_socket
 
 from .app import create_app
 from .index import IndexHolder
 from .metrics import Metrics
 from .settings import DataPlaneSettings
 from .snapshot_client import SnapshotClient
-from .upstream_aiohttp import AiohttpUpstream
+from .upstream import HttpxUpstream
+from .upstream_aiohttp import AiohttpTransport
 
 __all__ = ["serve"]
 
@@ -48,7 +50,7 @@ async def serve(
         publisher = _default_publisher(settings)
     metrics = Metrics()
     holder = IndexHolder()
-    upstream = AiohttpUpstream(pool_size=settings.upstream_pool_size)
+    upstream = HttpxUpstream(AiohttpTransport(pool_size=settings.upstream_pool_size))
     snapshots = SnapshotClient(
         target=settings.controlplane_grpc,
         holder=holder,
@@ -72,8 +74,6 @@ async def serve(
     forwarded = settings.forwarded_allow_ips.strip()
     config = uvicorn.Config(
         app,
-        host=settings.dataplane_host,
-        port=settings.dataplane_port,
         loop="none",
         http="httptools",
         ws="none",
@@ -87,11 +87,12 @@ async def serve(
         backlog=4096,
         timeout_graceful_shutdown=_SHUTDOWN_GRACE_SECONDS,
     )
-    server = uvicorn.Server(config)
+    server = QuietServer(config)
+    sock = bind_socket(settings.dataplane_host, settings.dataplane_port)
 
     await publisher.start()
     watch = asyncio.create_task(snapshots.run(), name="switchyard-dataplane-snapshots")
-    serving = asyncio.create_task(server.serve(), name="switchyard-dataplane-http")
+    serving = asyncio.create_task(server.serve(sockets=[sock]), name="switchyard-dataplane-http")
     try:
         while not server.started:
             if serving.done():
@@ -119,5 +120,6 @@ async def serve(
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watch
+        sock.close()
         await upstream.aclose()
         await publisher.close()

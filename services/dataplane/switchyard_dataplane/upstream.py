@@ -1,7 +1,7 @@
-"""How the data plane reaches upstreams: one small interface, three implementations.
+"""How the data plane reaches upstreams: one small interface, two implementations.
 
-- `AiohttpUpstream` (upstream_aiohttp.py): production, aiohttp's connection pool.
-- `HttpxUpstream`: any `httpx.AsyncBaseTransport`; tests give it `httpx.MockTransport`.
+- `HttpxUpstream`: httpx over any `httpx.AsyncBaseTransport` — in production the
+  aiohttp-pooled `AiohttpTransport` (upstream_aiohttp.py), in tests `httpx.MockTransport`.
 - `local_response`: wraps an answer an adapter produced in-process (the mock provider).
 
 Failures are raised as the exception tree's UpstreamTimeout / UpstreamUnreachable, so

@@ -1,8 +1,10 @@
-"""The production upstream client: aiohttp's connection pool, used directly.
+"""The production transport under the data plane's httpx client: aiohttp's pool.
 
-Measured on one core at concurrency 32 against a fast mock (in-process loop, CPU per
-call): httpx's own pool ~2 ms, httpx with an aiohttp-backed transport ~120 us, aiohttp
-directly ~80 us. httpx remains the test seam (HttpxUpstream + httpx.MockTransport).
+httpx is the one client API (requests, responses, timeouts, exceptions; tests swap in
+`httpx.MockTransport`). Its own pool (httpcore) is the bottleneck at concurrency: on
+one core at concurrency 32 a proxy did ~460 req/s with it and ~4,400 with this
+transport (docs/adr/002). The transport maps aiohttp's failures to httpx's exception
+classes, so `HttpxUpstream` classifies them the same way whatever carries the bytes.
 """
 
 from __future__ import annotations
@@ -10,66 +12,45 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import aiohttp
-from switchyard_common.errors import UpstreamTimeout, UpstreamUnreachable
+import httpx
 
-from .upstream import UpstreamResponse
+__all__ = ["AiohttpTransport"]
 
-__all__ = ["AiohttpUpstream"]
+# Headers aiohttp computes itself from the body and URL.
+_SKIP_HEADERS = frozenset((b"host", b"content-length", b"transfer-encoding"))
 
 
-class _AiohttpResponse:
-    __slots__ = ("_response", "content_encoding", "content_type", "status")
+class _AiohttpStream(httpx.AsyncByteStream):
+    __slots__ = ("_request", "_response")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
         self._response = response
-        self.status = response.status
-        headers = response.headers
-        self.content_type: str | None = headers.get("Content-Type")
-        self.content_encoding: str | None = headers.get("Content-Encoding")
+        self._request = request
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
         except TimeoutError as exc:
-            raise UpstreamTimeout("upstream read timed out") from exc
+            raise httpx.ReadTimeout("upstream read timed out", request=self._request) from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamUnreachable(f"upstream failed mid-response: {exc or type(exc).__name__}") from exc
-
-    async def read(self, limit: int | None = None) -> bytes:
-        try:
-            if limit is None:
-                return await self._response.read()
-            parts: list[bytes] = []
-            size = 0
-            while size < limit:  # read(n) returns what is buffered, maybe less than n
-                chunk = await self._response.content.read(limit - size)
-                if not chunk:
-                    break
-                parts.append(chunk)
-                size += len(chunk)
-            return b"".join(parts)
-        except TimeoutError as exc:
-            raise UpstreamTimeout("upstream read timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamUnreachable(f"upstream failed mid-response: {exc or type(exc).__name__}") from exc
-        finally:
-            self._response.release()
+            message = f"upstream failed mid-response: {exc or type(exc).__name__}"
+            raise httpx.ReadError(message, request=self._request) from exc
 
     async def aclose(self) -> None:
         self._response.release()
 
 
-class AiohttpUpstream:
-    """One aiohttp ClientSession, created lazily inside the running loop. `connect_timeout`
-    covers waiting for a pooled connection and connecting; `read_timeout` each socket read
-    (so a long stream is fine as long as it keeps moving)."""
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One aiohttp ClientSession, created lazily inside the running loop. The request's
+    httpx timeouts apply: `connect` to getting a pooled connection and connecting, `read`
+    to each socket read (so a long stream is fine while it keeps moving)."""
 
     def __init__(self, *, pool_size: int = 256, keepalive_timeout: float = 30.0) -> None:
         self._pool_size = pool_size
         self._keepalive_timeout = keepalive_timeout
         self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
@@ -90,40 +71,43 @@ class AiohttpUpstream:
             )
         return session
 
-    def _timeout(self, connect: float, read: float) -> aiohttp.ClientTimeout:
-        timeout = self._timeouts.get((connect, read))
+    def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
+        given = request.extensions.get("timeout") or {}
+        key = (given.get("connect"), given.get("read"))
+        timeout = self._timeouts.get(key)
         if timeout is None:
-            timeout = self._timeouts[(connect, read)] = aiohttp.ClientTimeout(
-                total=None, connect=connect, sock_read=read
-            )
+            timeout = aiohttp.ClientTimeout(total=None, connect=key[0], sock_read=key[1])
+            self._timeouts[key] = timeout
         return timeout
 
-    async def send(
-        self,
-        url: str,
-        headers: tuple[tuple[str, str], ...],
-        body: bytes,
-        *,
-        connect_timeout: float,
-        read_timeout: float,
-    ) -> UpstreamResponse:
-        session = self._get_session()
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in request.headers.raw
+            if name.lower() not in _SKIP_HEADERS
+        ]
         try:
-            response = await session.request(
-                "POST",
-                url,
+            response = await self._get_session().request(
+                request.method,
+                str(request.url),
                 headers=headers,
-                data=body,
-                timeout=self._timeout(connect_timeout, read_timeout),
+                data=request.content,
+                timeout=self._timeout(request),
                 allow_redirects=False,
             )
         except aiohttp.ConnectionTimeoutError as exc:
-            raise UpstreamTimeout("upstream connect timed out") from exc
+            raise httpx.ConnectTimeout("upstream connect timed out", request=request) from exc
         except TimeoutError as exc:
-            raise UpstreamTimeout("upstream timed out") from exc
+            raise httpx.ReadTimeout("upstream timed out", request=request) from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamUnreachable(f"upstream unreachable: {exc or type(exc).__name__}") from exc
-        return _AiohttpResponse(response)
+            message = f"upstream unreachable: {exc or type(exc).__name__}"
+            raise httpx.ConnectError(message, request=request) from exc
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.raw_headers,
+            stream=_AiohttpStream(response, request),
+            request=request,
+        )
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Generator
 
 import uvicorn
 from sqlalchemy import Engine
 from switchyard_common.bus import InProcessBus
 from switchyard_common.db import make_engine
+from switchyard_common.serving import QuietServer, bind_socket
 
 from .bus_consumer import BusConsumer
 from .consumer import JetStreamConsumer
@@ -24,15 +24,6 @@ from .writer import UsageWriter
 __all__ = ["serve"]
 
 log = logging.getLogger(__name__)
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: whoever runs the loop owns the signals and
-    stops us by cancelling `serve` (several servers share one loop in `switchyard up`)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -75,15 +66,14 @@ async def serve(
 
     config = uvicorn.Config(
         build_app(metrics, readiness),
-        host=settings.ingest_host,
-        port=settings.ingest_port,
         loop="none",
         lifespan="off",
         log_level="warning",
         access_log=False,
     )
-    server = _EmbeddedServer(config)
-    http_task = asyncio.create_task(server.serve(), name="ingest-http")
+    server = QuietServer(config)
+    sock = bind_socket(settings.ingest_host, settings.ingest_port)
+    http_task = asyncio.create_task(server.serve(sockets=[sock]), name="ingest-http")
     consumer_task = asyncio.create_task(consumer.run(), name="ingest-consumer")
     try:
         while not server.started:

@@ -1,7 +1,6 @@
 from datetime import timedelta
 
 import pytest
-
 from switchyard_cli.bootstrap import QUICKSTART_MODEL, default_document, merge_documents
 from switchyard_cli.client import CliError
 from switchyard_cli.commands import parse_since

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from switchyard_common.config_schema import load_config_file, parse_config
 from switchyard_common.errors import ConfigError
 
@@ -33,7 +32,9 @@ def test_valid_document_resolves_key_values(tmp_path: Path) -> None:
 
 def _issues(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        load_config_file(_write(tmp_path, text), environ={"BILLING_KEY": "gk_" + "x" * 40} if environ is None else environ)
+        load_config_file(
+            _write(tmp_path, text), environ={"BILLING_KEY": "gk_" + "x" * 40} if environ is None else environ
+        )
     return [str(issue) for issue in caught.value.issues]
 
 
