@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
 import shutil
@@ -118,8 +119,6 @@ def machine_meta(args: argparse.Namespace, portkey_dir: Path | None) -> dict[str
     if portkey_dir is not None:
         package = portkey_dir / "node_modules" / "@portkey-ai" / "gateway" / "package.json"
         try:
-            import json
-
             version = json.loads(package.read_text()).get("version", "?")
         except (OSError, ValueError):
             version = "?"

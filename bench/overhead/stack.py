@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -221,8 +222,6 @@ def start_portkey(procs: Processes, layout: Layout, portkey_dir: Path, mock_port
 
 def probe(target: Target, *, timeout: float = 15.0) -> None:
     """One non-streaming and one streaming request must succeed before measuring."""
-    import time
-
     deadline = time.monotonic() + timeout
     last = ""
     for stream in (False, True):

@@ -3,7 +3,7 @@
 FastAPI serves the cold routes (models list, health, readiness, metrics, errors for
 unknown paths). `POST /v1/chat/completions` is dispatched to a raw ASGI handler in front
 of it: FastAPI's routing, request objects and streaming response add more CPU per call
-than the whole proxying work (see docs in the report / ADR on the data plane hot path).
+than the whole proxying work (docs/adr/006-data-plane-hot-path.md).
 """
 
 from __future__ import annotations
