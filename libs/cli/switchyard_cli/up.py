@@ -110,7 +110,7 @@ async def run_up(args: argparse.Namespace) -> int:
         dataplane_port=args.dataplane_port,
         controlplane_grpc=f"127.0.0.1:{args.grpc_port}",
         secret_key=secret_key,
-        state_dir=str(state.root),
+        state_dir=state.root,
     )
     ingest_settings = IngestSettings(
         database_url=state.database_url, ingest_host=args.host, ingest_port=args.ingest_port

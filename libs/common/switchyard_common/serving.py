@@ -64,13 +64,9 @@ async def _cancel_on_signal(main: Coroutine[Any, Any, T]) -> T:
 
 def run_until_signalled(main: Coroutine[Any, Any, T]) -> T | None:
     """Run `main` under uvloop until it returns or SIGINT/SIGTERM cancels it."""
-    try:
-        import uvloop
+    import uvloop  # shipped with uvicorn[standard]
 
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        runner = asyncio.run
     try:
-        return runner(_cancel_on_signal(main))
+        return uvloop.run(_cancel_on_signal(main))
     except asyncio.CancelledError:
         return None
