@@ -13,34 +13,38 @@ from pathlib import Path
 from typing import Any
 
 from procs import cpu_seconds, pinned
+from scenarios import Scenario
 
 HERE = Path(__file__).resolve().parent
-CHAT_BODY: dict[str, Any] = {"messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 32}
 
 
 @dataclass
 class Target:
-    """Something OpenAI-compatible to send load to: the mock itself or a gateway."""
+    """Something to send load to: the mock itself or a gateway. Headers are chosen per
+    scenario: by the protocol the caller speaks (the key header's name differs) and,
+    for gateways configured per request like Portkey, by the upstream's protocol."""
 
     name: str
     base_url: str  # ends with /v1
-    model: str = "mock-gpt"
     headers: dict[str, str] = field(default_factory=dict)
+    caller_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    upstream_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The mock called directly: only passthrough scenarios, as the others' baseline.
+    direct: bool = False
     pid: int | None = None  # gateway process whose CPU is sampled
     # The data plane's usage-event spool: empty in steady state, so bytes left in it after
     # a run mean usage publishing fell behind and events took the disk path.
     spool_dir: Path | None = None
 
-    @property
-    def chat_url(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
+    def url(self, scenario: Scenario) -> str:
+        return self.base_url.rstrip("/") + scenario.path
 
-    def body(self, stream: bool) -> str:
-        body = {"model": self.model, **CHAT_BODY}
-        if stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        return json.dumps(body, separators=(",", ":"))
+    def headers_for(self, scenario: Scenario) -> dict[str, str]:
+        return {
+            **self.headers,
+            **self.caller_headers.get(scenario.caller, {}),
+            **self.upstream_headers.get(scenario.upstream, {}),
+        }
 
 
 @dataclass
@@ -57,10 +61,11 @@ def _cpu_pct(pid: int | None, before: float | None, wall: float) -> float | None
     return round(100.0 * (cpu_seconds(pid) - before) / wall, 1)
 
 
-def run_wrk(target: Target, concurrency: int, settings: Settings) -> dict[str, Any]:
+def run_wrk(target: Target, scenario: Scenario, concurrency: int, settings: Settings) -> dict[str, Any]:
     env = dict(os.environ)
-    env["BENCH_BODY"] = target.body(stream=False)
-    env["BENCH_HEADERS"] = "|".join(f"{k}: {v}" for k, v in target.headers.items())
+    env["BENCH_BODY"] = scenario.body()
+    env["BENCH_HEADERS"] = "|".join(f"{k}: {v}" for k, v in target.headers_for(scenario).items())
+    url = target.url(scenario)
     base = pinned(
         settings.loadgen_cpu,
         ["wrk", "-t1", f"-c{concurrency}", "--timeout", "30s", "-s", str(HERE / "wrk_post.lua")],
@@ -68,11 +73,11 @@ def run_wrk(target: Target, concurrency: int, settings: Settings) -> dict[str, A
     timeout = settings.warmup + settings.duration + 60
     if settings.warmup > 0:
         warm = max(1, round(settings.warmup))
-        subprocess.run([*base, f"-d{warm}s", target.chat_url], env=env, capture_output=True, timeout=timeout)
+        subprocess.run([*base, f"-d{warm}s", url], env=env, capture_output=True, timeout=timeout)
     before = cpu_seconds(target.pid) if target.pid else None
     started = time.perf_counter()
     done = subprocess.run(
-        [*base, f"-d{max(1, round(settings.duration))}s", target.chat_url],
+        [*base, f"-d{max(1, round(settings.duration))}s", url],
         env=env,
         capture_output=True,
         text=True,
@@ -102,14 +107,16 @@ def run_wrk(target: Target, concurrency: int, settings: Settings) -> dict[str, A
     }
 
 
-def run_loadgen(target: Target, concurrency: int, settings: Settings, *, stream: bool) -> dict[str, Any]:
+def run_loadgen(target: Target, scenario: Scenario, concurrency: int, settings: Settings) -> dict[str, Any]:
     argv = [
         settings.python,
         str(HERE / "loadgen.py"),
         "--url",
-        target.chat_url,
+        target.url(scenario),
         "--body",
-        target.body(stream),
+        scenario.body(),
+        "--end-marker",
+        scenario.end_marker,
         "-c",
         str(concurrency),
         "-d",
@@ -117,9 +124,9 @@ def run_loadgen(target: Target, concurrency: int, settings: Settings, *, stream:
         "-w",
         str(settings.warmup),
     ]
-    for name, value in target.headers.items():
+    for name, value in target.headers_for(scenario).items():
         argv += ["-H", f"{name}: {value}"]
-    if stream:
+    if scenario.stream:
         argv.append("--stream")
     proc = subprocess.Popen(
         pinned(settings.loadgen_cpu, argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -151,13 +158,13 @@ def spool_bytes(directory: Path) -> int:
         return 0
 
 
-def measure(target: Target, scenario: str, concurrency: int, settings: Settings) -> dict[str, Any]:
-    if scenario == "chat":
-        result = run_wrk(target, concurrency, settings)
-    elif scenario == "chat_stream":
-        result = run_loadgen(target, concurrency, settings, stream=True)
+def measure(target: Target, scenario: Scenario, concurrency: int, settings: Settings) -> dict[str, Any]:
+    """Non-streaming calls with wrk (the cheapest client, so the baseline is the mock's
+    own cost), streams with loadgen.py (which reads each stream to its end marker)."""
+    if scenario.stream:
+        result = run_loadgen(target, scenario, concurrency, settings)
     else:
-        raise ValueError(f"unknown scenario {scenario!r}")
+        result = run_wrk(target, scenario, concurrency, settings)
     if target.spool_dir is not None:
         result["spool_bytes_after"] = spool_bytes(target.spool_dir)
     return result

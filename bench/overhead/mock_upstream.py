@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A fast mock OpenAI-compatible upstream for the overhead benchmark.
+"""A fast mock upstream (OpenAI Chat Completions and Anthropic Messages) for the
+overhead benchmark.
 
 The benchmark measures what the data plane adds on top of the upstream, so the
 upstream has to cost next to nothing: a raw `asyncio.Protocol` HTTP/1.1 server
@@ -11,7 +12,9 @@ Routes
                               `"stream": true`: role chunk, N content chunks, finish
                               chunk, a usage chunk when `stream_options.include_usage`,
                               then `data: [DONE]`
-  GET  /v1/models             one model
+  POST /v1/messages           Anthropic `message` JSON, or with `"stream": true` the
+                              Messages SSE stream (message_start ... message_stop)
+  GET  /v1/models             both models (mock-gpt, mock-claude)
   GET  /health                "ok"
   GET  /stats                 request counters (JSON)
 (`/v1` may be left out of every path.)
@@ -31,95 +34,9 @@ import sys
 import time
 from typing import Any, cast
 
-MODEL = "mock-gpt"
-TOKEN_TEXT = "hello "
-PROMPT_TOKENS = 12
+from mock_payloads import CHUNKED_END, SSE_HEAD, Payloads, SseStream, dumps, response
 
 HEADER_LIMIT = 64 * 1024
-SSE_HEAD = (
-    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-    b"transfer-encoding: chunked\r\n\r\n"
-)
-CHUNKED_END = b"0\r\n\r\n"
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def _response(status: str, body: bytes, content_type: bytes = b"application/json") -> bytes:
-    return (
-        b"HTTP/1.1 " + status.encode() + b"\r\ncontent-type: " + content_type
-        + b"\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
-    )  # fmt: skip
-
-
-def _http_chunk(data: bytes) -> bytes:
-    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
-
-
-class Payloads:
-    """Every answer the mock can give, encoded once."""
-
-    def __init__(self, chunks: int) -> None:
-        created = int(time.time())
-        completion_tokens = max(chunks, 1)
-        usage = {
-            "prompt_tokens": PROMPT_TOKENS,
-            "completion_tokens": completion_tokens,
-            "total_tokens": PROMPT_TOKENS + completion_tokens,
-        }
-        base = {"id": "chatcmpl-mock", "created": created, "model": MODEL, "system_fingerprint": "fp_mock"}
-        message = {"role": "assistant", "content": (TOKEN_TEXT * chunks).strip() or "ok"}
-        self.chat = _response(
-            "200 OK",
-            _dumps(
-                {
-                    **base,
-                    "object": "chat.completion",
-                    "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
-                    "usage": usage,
-                }
-            ),
-        )
-
-        def event(delta: dict[str, Any] | None, finish: str | None = None, use: Any = None) -> bytes:
-            obj: dict[str, Any] = {**base, "object": "chat.completion.chunk"}
-            obj["choices"] = (
-                []
-                if delta is None
-                else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-            )
-            if use is not None:
-                obj["usage"] = use
-            return b"data: " + _dumps(obj) + b"\n\n"
-
-        events = [event({"role": "assistant", "content": ""})]
-        events += [event({"content": TOKEN_TEXT}) for _ in range(chunks)]
-        events.append(event({}, finish="stop"))
-        done = b"data: [DONE]\n\n"
-        # Per-event HTTP chunks, used when events are spaced out in time.
-        self.stream_events = [_http_chunk(e) for e in [*events, done]]
-        self.stream_events_usage = [_http_chunk(e) for e in [*events, event(None, use=usage), done]]
-        # The whole stream in one write, used when there is no delay.
-        self.stream = SSE_HEAD + b"".join(self.stream_events) + CHUNKED_END
-        self.stream_usage = SSE_HEAD + b"".join(self.stream_events_usage) + CHUNKED_END
-        self.models = _response(
-            "200 OK",
-            _dumps(
-                {
-                    "object": "list",
-                    "data": [{"id": MODEL, "object": "model", "created": created, "owned_by": "mock"}],
-                }
-            ),
-        )
-        self.health = _response("200 OK", b"ok", b"text/plain")
-        self.not_found = _response(
-            "404 Not Found", _dumps({"error": {"message": "not found", "type": "invalid_request_error"}})
-        )
-        self.bad_request = _response(
-            "400 Bad Request", _dumps({"error": {"message": "bad request", "type": "invalid_request_error"}})
-        )
 
 
 class Stats:
@@ -130,7 +47,7 @@ class Stats:
         self.started = time.monotonic()
 
     def as_json(self) -> bytes:
-        return _dumps(
+        return dumps(
             {
                 "requests": self.requests,
                 "streams": self.streams,
@@ -141,7 +58,8 @@ class Stats:
 
 
 def stream_flags(body: bytes) -> tuple[bool, bool]:
-    """(stream?, include usage chunk?) of a chat request body; cheap when not streaming."""
+    """(stream?, include usage chunk?) of a chat or messages request body; cheap when
+    not streaming."""
     if b'"stream"' not in body:
         return False, False
     try:
@@ -252,17 +170,22 @@ class MockProtocol(asyncio.Protocol):
             stream, usage = stream_flags(body)
             if stream:
                 self.stats.streams += 1
-                self.send_stream(
-                    p.stream_usage if usage else p.stream, p.stream_events_usage if usage else p.stream_events
-                )
+                self.send_stream(p.chat_stream_usage if usage else p.chat_stream)
             else:
                 self.send(p.chat)
+        elif method == b"POST" and path == b"/messages":
+            stream, _ = stream_flags(body)
+            if stream:
+                self.stats.streams += 1
+                self.send_stream(p.message_stream)
+            else:
+                self.send(p.message)
         elif method == b"GET" and path == b"/models":
             self.finish(p.models)
         elif method == b"GET" and path == b"/health":
             self.finish(p.health)
         elif method == b"GET" and path == b"/stats":
-            self.finish(_response("200 OK", self.stats.as_json()))
+            self.finish(response("200 OK", self.stats.as_json()))
         else:
             self.finish(p.not_found)
 
@@ -288,17 +211,17 @@ class MockProtocol(asyncio.Protocol):
         if self.buf and not self.closed:
             self.process()
 
-    def send_stream(self, whole: bytes, events: list[bytes]) -> None:
+    def send_stream(self, stream: SseStream) -> None:
         if self.delay <= 0 and self.chunk_delay <= 0:
-            self.finish(whole)
+            self.finish(stream.whole)
             return
         self.busy = True
         if self.chunk_delay <= 0:
-            self.loop.call_later(self.delay, self.send_later, whole)
+            self.loop.call_later(self.delay, self.send_later, stream.whole)
             return
         # Headers at once, like real providers; events then trickle in.
         self.write(SSE_HEAD)
-        self.loop.call_later(self.delay, self.stream_step, events, 0)
+        self.loop.call_later(self.delay, self.stream_step, stream.events, 0)
 
     def stream_step(self, events: list[bytes], index: int) -> None:
         if self.closed:

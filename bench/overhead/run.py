@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
 """Data-plane overhead benchmark (`make bench`).
 
-Starts a fast mock upstream, a control plane (SQLite) with a config applied through
-`switchyard apply`, and ONE data plane process pinned to its own CPU, then measures
-calling the mock directly versus through the data plane:
+Starts a fast mock upstream (OpenAI Chat Completions and Anthropic Messages), a control
+plane (SQLite) with a config applied through `switchyard apply` (model `mock-gpt` on an
+OpenAI-format provider, `mock-claude` on an Anthropic-format one), and ONE data plane
+process pinned to its own CPU, then measures calling the mock directly versus through
+the data plane, for each scenario (caller protocol -> upstream protocol):
 
-  chat         non-streaming, wrk: p50 / p99 at concurrency 1, req/s at 32
-  chat_stream  SSE with include_usage, loadgen.py: TTFB p50 / p99 at 1, streams/s at 32
+  chat                openai -> openai          passthrough
+  messages            anthropic -> anthropic    passthrough
+  chat_to_anthropic   openai -> anthropic       translation
+  messages_to_openai  anthropic -> openai       translation
+  <name>_stream       the same, streamed (SSE)
 
+Non-streaming with wrk (p50 / p99 at concurrency 1, req/s at 32), streams with
+loadgen.py (TTFB p50 / p99 at 1, streams/s at 32). Each scenario's baseline is the
+mock called directly in the protocol its upstream speaks, measured in the same run.
 When Portkey's gateway is installed (`/work/shared/bench/setup.sh` puts it in
-/tmp/portkey), it is measured in the same run as the throughput reference.
+/tmp/portkey), it is measured in the same scenarios as the throughput reference.
 Layout: mock upstream + load generator on --upstream-cpu, the gateway under test alone
 on --proxy-cpu. Results: a table on stdout and bench/results/<timestamp>/results.{json,md}.
 Every process started here is stopped (process groups), Ctrl-C included.
@@ -34,14 +42,24 @@ from typing import Any
 
 from measure import Settings, Target, measure
 from procs import BenchError, Processes
-from report import Results, error_lines, render_checks, render_text, table_rows, target_checks, write_results
+from report import (
+    Results,
+    error_lines,
+    protocol_rows,
+    render_checks,
+    render_text,
+    table_rows,
+    target_checks,
+    write_results,
+)
+from scenarios import SCENARIOS, Scenario
 from stack import (
     ROOT,
-    UPSTREAM_KEY,
     Layout,
     Stack,
     apply_config,
     delete_nats_stream,
+    direct_target,
     portkey_script,
     probe,
     start_controlplane,
@@ -50,20 +68,20 @@ from stack import (
     start_portkey,
 )
 
-SCENARIOS = ("chat", "chat_stream")
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="recorded seconds per measurement (10)")
+    parser.add_argument("--duration", type=float, default=6.0, help="recorded seconds per measurement (6)")
     parser.add_argument(
-        "--warmup", type=float, default=2.0, help="unrecorded warm-up seconds before each (2)"
+        "--warmup", type=float, default=1.0, help="unrecorded warm-up seconds before each (1)"
     )
     parser.add_argument("--concurrency", default="1,32", help="comma-separated concurrencies (1,32)")
     parser.add_argument("--quick", action="store_true", help="3 s per measurement, 1 s warm-up")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="chat,chat_stream")
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of: {','.join(SCENARIOS)}"
+    )
     parser.add_argument("--chunks", type=int, default=20, help="content chunks per mock stream (20)")
     parser.add_argument(
         "--upstream-cpu", default="0", help="taskset CPU list of the mock and load generators"
@@ -82,7 +100,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    if not shutil.which("wrk") and "chat" in args.scenarios:
+    if not shutil.which("wrk") and any(not SCENARIOS[s].stream for s in args.scenarios):
         parser.error("wrk is not installed (apt-get install wrk)")
     return args
 
@@ -111,7 +129,11 @@ def machine_meta(args: argparse.Namespace, portkey_dir: Path | None) -> dict[str
         "layout": f"mock upstream + load generators on cpu {args.upstream_cpu}, "
         f"gateway alone on cpu {args.proxy_cpu}",
         "per measurement": f"{args.warmup:g} s warm-up, {args.duration:g} s recorded",
-        "mock stream": f"{args.chunks} content chunks + usage chunk, no delay",
+        "mock stream": f"no delay; OpenAI: role chunk, {args.chunks} content chunks, finish chunk, "
+        f"usage chunk, [DONE]; Anthropic: message_start, content_block_start, {args.chunks} "
+        "text_delta, content_block_stop, message_delta, message_stop",
+        "baseline": "each scenario's `direct` is the mock called directly in the protocol its "
+        "upstream speaks, same streaming mode, measured once per concurrency in this run",
         "wrk": _command_output(["wrk", "--version"]).split(" [")[0] or "unknown",
         "data plane": "one `switchyard serve dataplane` process, NATS usage stream, "
         + ("Redis counters" if args.redis_url else "in-memory counters"),
@@ -154,41 +176,86 @@ def run(args: argparse.Namespace, out_dir: Path, work: Path) -> int:
         log("config applied with `switchyard apply -f`")
         dp, dp_target = start_dataplane(procs, stack, layout, grpc_port)
         log(f"data plane pid={dp.pid} ({dp_target.base_url}, cpu {layout.proxy_cpu}) ready")
-        direct = Target(
-            "direct", f"http://127.0.0.1:{mock_port}/v1", headers={"Authorization": f"Bearer {UPSTREAM_KEY}"}
-        )
-        targets = [direct, dp_target]
+        direct = direct_target(mock_port)
+        gateways = [dp_target]
         if portkey_dir is not None:
             pk, pk_target = start_portkey(procs, layout, portkey_dir, mock_port)
             log(f"portkey pid={pk.pid} ({pk_target.base_url}, cpu {layout.proxy_cpu}) ready")
-            targets.append(pk_target)
-        for target in targets:
-            probe(target)
+            gateways.append(pk_target)
+        plan = probe_all(direct, gateways, [SCENARIOS[name] for name in args.scenarios])
         settings = Settings(duration=args.duration, warmup=args.warmup, loadgen_cpu=layout.loadgen_cpu)
-        results: Results = {}
-        for scenario in args.scenarios:
-            for concurrency in args.concurrency:
-                for target in targets:
-                    result = measure(target, scenario, concurrency, settings)
-                    results.setdefault(scenario, {}).setdefault(concurrency, {})[target.name] = result
-                    log(_summary(scenario, concurrency, target.name, result))
+        results = measure_all(direct, plan, args.concurrency, settings)
         if not dp.alive():
             raise BenchError(f"the data plane exited during the run; log {dp.log}:\n{dp.log_tail()}")
     finally:
         procs.stop_all()
         delete_nats_stream(stack.nats_url, stack.nats_stream)
-    gateways = [t.name for t in targets if t.name != "direct"]
+    names = [t.name for t in gateways]
     meta = machine_meta(args, portkey_dir)
-    write_results(out_dir, meta, results, gateways)
-    header, rows = table_rows(results, gateways)
+    write_results(out_dir, meta, results, names)
+    header, rows = table_rows(results, names)
     print()
     print(render_text(header, rows))
+    print()
+    print(render_text(*protocol_rows(results)))
     print()
     print(render_checks(target_checks(results)))
     for line in error_lines(results):
         print(f"warning: {line}")
     print(f"\nresults: {out_dir}/results.md (+ results.json, logs/)")
     return 0
+
+
+def probe_all(
+    direct: Target, gateways: list[Target], scenarios: list[Scenario]
+) -> list[tuple[Scenario, list[Target]]]:
+    """Which gateways to measure in each scenario. The direct baseline and Switchyard
+    must answer every scenario (else the run fails: it would measure nothing); Portkey
+    is left out of a scenario it cannot serve, with a warning."""
+    baselines = {SCENARIOS[s.baseline] for s in scenarios}
+    for baseline in sorted(baselines, key=lambda s: s.name):
+        failure = probe(direct, baseline)
+        if failure is not None:
+            raise BenchError(failure)
+    plan: list[tuple[Scenario, list[Target]]] = []
+    for scenario in scenarios:
+        serving = []
+        for target in gateways:
+            failure = probe(target, scenario)
+            if failure is None:
+                serving.append(target)
+            elif target.name == "switchyard":
+                raise BenchError(failure)
+            else:
+                log(f"warning: {failure}; {target.name} left out of {scenario.name}")
+        plan.append((scenario, serving))
+    return plan
+
+
+def measure_all(
+    direct: Target,
+    plan: list[tuple[Scenario, list[Target]]],
+    concurrencies: list[int],
+    settings: Settings,
+) -> Results:
+    """Each gateway in each scenario at each concurrency, one under load at a time. A
+    baseline (the mock direct in one protocol and streaming mode) is measured once per
+    concurrency, right before the first scenario that uses it."""
+    results: Results = {}
+    baselines: dict[tuple[str, int], dict[str, Any]] = {}
+    for scenario, gateways in plan:
+        for concurrency in concurrencies:
+            by_target = results.setdefault(scenario.name, {}).setdefault(concurrency, {})
+            key = (scenario.baseline, concurrency)
+            if key not in baselines:
+                baselines[key] = measure(direct, SCENARIOS[scenario.baseline], concurrency, settings)
+                log(_summary(scenario.baseline, concurrency, direct.name, baselines[key]))
+            by_target[direct.name] = baselines[key]
+            for target in gateways:
+                result = measure(target, scenario, concurrency, settings)
+                by_target[target.name] = result
+                log(_summary(scenario.name, concurrency, target.name, result))
+    return results
 
 
 def _summary(scenario: str, concurrency: int, name: str, result: dict[str, Any]) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import shutil
@@ -22,10 +21,12 @@ from pathlib import Path
 
 from measure import Target
 from procs import BenchError, Proc, Processes, free_port, wait_http
+from scenarios import ANTHROPIC, OPENAI, Scenario
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 UPSTREAM_KEY = "sk-mock-upstream"
+ANTHROPIC_VERSION = "2023-06-01"
 ADMIN_EMAIL = "bench@switchyard.local"
 READY_TIMEOUT = 60.0
 
@@ -90,14 +91,25 @@ def config_yaml(mock_port: int) -> str:
             base_url: http://127.0.0.1:{mock_port}/v1
             api_key: {UPSTREAM_KEY}
             models: [mock-gpt]
+          - slug: mock-anthropic
+            api_format: anthropic
+            base_url: http://127.0.0.1:{mock_port}
+            api_key: {UPSTREAM_KEY}
+            models: [mock-claude]
         models:
           - name: mock-gpt
             capability: llm
             targets:
               - {{provider: mock, model: mock-gpt}}
+          - name: mock-claude
+            capability: llm
+            targets:
+              - {{provider: mock-anthropic, model: mock-claude}}
         prices:
           - {{model: mock-gpt, unit: input_token, per_million: 0.5}}
           - {{model: mock-gpt, unit: output_token, per_million: 1.5}}
+          - {{model: mock-claude, unit: input_token, per_million: 3}}
+          - {{model: mock-claude, unit: output_token, per_million: 15}}
         keys:
           - name: bench
             org: bench
@@ -187,7 +199,11 @@ def start_dataplane(procs: Processes, stack: Stack, layout: Layout, grpc_port: i
     target = Target(
         name="switchyard",
         base_url=f"http://127.0.0.1:{port}/v1",
-        headers={"Authorization": f"Bearer {stack.app_key}"},
+        # As the official SDKs send them: Bearer for OpenAI, x-api-key for Anthropic.
+        caller_headers={
+            OPENAI: {"Authorization": f"Bearer {stack.app_key}"},
+            ANTHROPIC: {"x-api-key": stack.app_key, "anthropic-version": ANTHROPIC_VERSION},
+        },
         pid=proc.pid,
         spool_dir=stack.work / "dataplane-state" / "spool",
     )
@@ -207,45 +223,60 @@ def start_portkey(procs: Processes, layout: Layout, portkey_dir: Path, mock_port
     argv = ["node", "--require", str(HERE / "loopback.cjs"), str(script), f"--port={port}", "--headless"]
     proc = procs.start("portkey", argv, cpu=layout.proxy_cpu, env={**os.environ, "NODE_ENV": "production"})
     wait_http(proc, f"http://127.0.0.1:{port}/", timeout=READY_TIMEOUT, expect=None)
+    custom_host = f"http://127.0.0.1:{mock_port}/v1"
     target = Target(
         name="portkey",
         base_url=f"http://127.0.0.1:{port}/v1",
-        headers={
-            "Authorization": f"Bearer {UPSTREAM_KEY}",
-            "x-portkey-provider": "openai",
-            "x-portkey-custom-host": f"http://127.0.0.1:{mock_port}/v1",
+        # Portkey takes the upstream from headers; it translates when the route's
+        # protocol differs from the provider's.
+        headers={"Authorization": f"Bearer {UPSTREAM_KEY}", "x-portkey-custom-host": custom_host},
+        caller_headers={ANTHROPIC: {"anthropic-version": ANTHROPIC_VERSION}},
+        upstream_headers={
+            OPENAI: {"x-portkey-provider": "openai"},
+            ANTHROPIC: {"x-portkey-provider": "anthropic", "x-api-key": UPSTREAM_KEY},
         },
         pid=proc.pid,
     )
     return proc, target
 
 
-def probe(target: Target, *, timeout: float = 15.0) -> None:
-    """One non-streaming and one streaming request must succeed before measuring."""
+def direct_target(mock_port: int) -> Target:
+    """The mock called directly, with the auth header of each protocol."""
+    return Target(
+        "direct",
+        f"http://127.0.0.1:{mock_port}/v1",
+        caller_headers={
+            OPENAI: {"Authorization": f"Bearer {UPSTREAM_KEY}"},
+            ANTHROPIC: {"x-api-key": UPSTREAM_KEY, "anthropic-version": ANTHROPIC_VERSION},
+        },
+        direct=True,
+    )
+
+
+def probe(target: Target, scenario: Scenario, *, timeout: float = 15.0) -> str | None:
+    """Send the scenario's request until it gets a complete answer of the caller's
+    protocol; None when it did, else what went wrong the last time."""
     deadline = time.monotonic() + timeout
-    last = ""
-    for stream in (False, True):
-        while True:
-            request = urllib.request.Request(
-                target.chat_url,
-                data=target.body(stream).encode(),
-                headers={"Content-Type": "application/json", **target.headers},
-                method="POST",
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    payload = response.read()
-                if (b"[DONE]" in payload) if stream else bool(json.loads(payload).get("choices")):
-                    break
-                last = f"unexpected answer: {payload[:300]!r}"
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code}: {exc.read()[:300]!r}"
-            except (OSError, ValueError) as exc:
-                last = str(exc)
-            if time.monotonic() > deadline:
-                kind = "streaming" if stream else "non-streaming"
-                raise BenchError(f"{target.name}: {kind} probe request failed: {last}")
-            time.sleep(0.3)
+    while True:
+        request = urllib.request.Request(
+            target.url(scenario),
+            data=scenario.body().encode(),
+            headers={"Content-Type": "application/json", **target.headers_for(scenario)},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                payload = response.read()
+            if scenario.looks_complete(payload):
+                return None
+            last = f"unexpected answer: {payload[:300]!r}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}: {exc.read()[:300]!r}"
+        except OSError as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            return f"{target.name}: {scenario.name} probe request failed: {last}"
+        time.sleep(0.3)
 
 
 async def _delete_stream(nats_url: str, stream: str) -> None:

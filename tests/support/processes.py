@@ -95,10 +95,11 @@ def switchyard(name: str, args: list[str], env: Mapping[str, str], log_dir: Path
     return Proc(name=name, args=[SWITCHYARD, *args], env=base_env(env), log_path=log_dir / f"{name}.log")
 
 
-def mock_upstream(port: int, log_dir: Path) -> Proc:
+def mock_upstream(port: int, log_dir: Path, module: str = "tests.support.mock_upstream") -> Proc:
+    """The OpenAI-only mock by default; `tests.support.mock_upstreams` serves every protocol."""
     proc = Proc(
         name="mock-upstream",
-        args=[sys.executable, "-m", "tests.support.mock_upstream", "--port", str(port)],
+        args=[sys.executable, "-m", module, "--port", str(port)],
         env=base_env({}),
         log_path=log_dir / "mock-upstream.log",
         health_url=f"http://127.0.0.1:{port}/v1/models",

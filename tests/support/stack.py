@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,8 +182,16 @@ async def _delete_stream(name: str) -> None:
 
 
 @contextlib.contextmanager
-def split_stack(root: Path) -> Iterator[SplitStack]:
-    """Start the three tiers as processes, apply the test config through the CLI."""
+def split_stack(
+    root: Path,
+    *,
+    config: Callable[[int, int], str] = config_yaml,
+    mock_module: str = "tests.support.mock_upstream",
+) -> Iterator[SplitStack]:
+    """Start the three tiers as processes, apply the test config through the CLI.
+
+    `config(mock_port, closed_port)` renders the YAML applied; `mock_module` is the mock
+    upstream server to run (the SDK contract tests use the every-protocol one)."""
     import asyncio
 
     procs: list[Proc] = []
@@ -199,7 +207,7 @@ def split_stack(root: Path) -> Iterator[SplitStack]:
             dp_port=free_port(),
             ingest_port=free_port(),
             mock_port=mock_port,
-            mock=mock_upstream(mock_port, root),
+            mock=mock_upstream(mock_port, root, mock_module),
             controlplane=None,  # type: ignore[arg-type]
             ingest=None,  # type: ignore[arg-type]
             dataplane=None,  # type: ignore[arg-type]
@@ -217,9 +225,9 @@ def split_stack(root: Path) -> Iterator[SplitStack]:
             procs.append(stack.controlplane.start())
             stack.mock.wait_ready()
             stack.controlplane.wait_ready()
-            config = root / "switchyard.yaml"
-            config.write_text(config_yaml(mock_port, free_port()))
-            stack.cli("apply", "-f", str(config))
+            config_path = root / "switchyard.yaml"
+            config_path.write_text(config(mock_port, free_port()))
+            stack.cli("apply", "-f", str(config_path))
             stack.ingest = stack.new_ingest()
             procs.append(stack.ingest.start())
             stack.dataplane = stack.new_dataplane()

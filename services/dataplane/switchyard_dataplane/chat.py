@@ -1,194 +1,61 @@
-"""`POST /v1/chat/completions`: authenticate, route, call upstream targets in priority order
-with failover, relay the answer (streams chunk by chunk) and record the call."""
+"""Chat calls, for OpenAI callers (`POST /v1/chat/completions`) and Anthropic callers
+(`POST /v1/messages`): route, call the targets with failover (each attempt passes the
+body through or translates it, per the target's protocol), relay the answer (streams
+event by event) and record the call."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
+from typing import ClassVar
 
-from switchyard_common.errors import (
-    PayloadTooLarge,
-    ServiceUnavailable,
-    SwitchyardError,
-    UpstreamError,
-    UpstreamStatusError,
-    UpstreamTimeout,
-    UpstreamUnreachable,
-)
-from switchyard_common.usage import Attempt
+from switchyard_common.errors import UpstreamTimeout, UpstreamUnreachable
 
-from .asgi_io import ClientGone, Receive, Scope, Send, read_body, send_response
-from .chat_request import parse_chat_body
-from .http_errors import error_response
-from .index import IndexHolder, SnapshotIndex, Target
-from .metrics import Metrics
-from .providers.base import ProviderRuntime, UpstreamRequest
-from .upstream import Upstream, UpstreamResponse, local_response
-from .usage_events import CallRecord, UsageEmitter
+from .asgi_io import Receive, Send, read_body, send_response
+from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, not_ready
+from .chat_request import parse_chat_body, parse_messages_body
+from .exchange import read_answer, stream_relay_for, upstream_request
+from .index import SnapshotIndex, Target
+from .providers.base import ChatCall, UpstreamRequest, Wire
+from .upstream import UpstreamResponse
+from .usage_events import CallRecord
 
 __all__ = ["ChatHandler", "not_ready"]
 
-log = logging.getLogger(__name__)
-
-ROUTE = "chat_completions"
-_MAX_ERROR_BODY = 1024 * 1024
-# Upstream statuses after which the next target is tried: the target (not the request)
-# is the problem, or it is out of capacity.
-_FAILOVER_STATUSES = frozenset({401, 403, 404, 408, 429})
 _STREAM_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
-# Status recorded when the caller went away before the answer was complete (nginx's).
-_CLIENT_CLOSED = 499
 
 
-def not_ready() -> ServiceUnavailable:
-    return ServiceUnavailable("the data plane has not loaded a snapshot yet", code="not_ready")
+class ChatHandler(CallHandler):
+    route_names: ClassVar[dict[str, str]] = {Wire.OPENAI: "chat_completions", Wire.ANTHROPIC: "messages"}
 
-
-class ChatHandler:
-    def __init__(
-        self,
-        *,
-        holder: IndexHolder,
-        upstream: Upstream,
-        emitter: UsageEmitter,
-        metrics: Metrics,
-        max_body_bytes: int,
-    ) -> None:
-        self._holder = holder
-        self._upstream = upstream
-        self._emitter = emitter
-        self._metrics = metrics
-        self._max_body = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        ts = time.time()
-        index = self._holder.current
-        if index is None:
-            await self._send_error(send, not_ready())
-            return
-        authorization = None
-        content_length = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value
-            elif name == b"content-length":
-                content_length = value
-        try:
-            key = index.authenticate(authorization, ts)
-        except SwitchyardError as exc:
-            self._metrics.unauthenticated.inc()
-            await self._send_error(send, exc)
-            return
-        client = scope.get("client")
-        record = CallRecord(key, started, ts, client[0] if client else None)
-        try:
-            await self._handle(index, record, content_length, receive, send)
-        except SwitchyardError as exc:
-            record.status = exc.status
-            record.error_type = exc.error_type
-            await self._send_error(send, exc)
-        except ClientGone:
-            record.status = _CLIENT_CLOSED
-            record.error_type = "client_closed"
-        except Exception:
-            log.exception("chat completion failed (model %r)", record.model)
-            record.status = 500
-            record.error_type = "internal_error"
-            if not record.responded:
-                await self._send_error(send, SwitchyardError("internal error in the gateway"))
-        finally:
-            self._metrics.latency.observe(time.perf_counter() - started)
-            self._emitter.emit(record)
-
-    async def _send_error(self, send: Send, exc: SwitchyardError) -> None:
-        status, headers, body = error_response(exc)
-        self._metrics.request(ROUTE, status)
-        await send_response(send, status, headers, body)
+    def _parse(self, raw: bytes, incoming: Incoming) -> ChatCall:
+        if self.protocol == Wire.ANTHROPIC:
+            return parse_messages_body(raw, incoming.forward_headers)
+        return parse_chat_body(raw)
 
     async def _handle(
-        self,
-        index: SnapshotIndex,
-        record: CallRecord,
-        content_length: bytes | None,
-        receive: Receive,
-        send: Send,
+        self, index: SnapshotIndex, record: CallRecord, incoming: Incoming, receive: Receive, send: Send
     ) -> None:
-        # Refuse before reading: the body may be huge. read_body counts bytes as well,
-        # for chunked bodies and lying Content-Length headers.
-        if content_length is not None and content_length.isdigit() and int(content_length) > self._max_body:
-            raise PayloadTooLarge(f"request body is larger than the limit of {self._max_body} bytes")
-        call = parse_chat_body(await read_body(receive, self._max_body))
+        call = self._parse(await read_body(receive, self._max_body), incoming)
         record.model = call.model
         record.stream = call.stream
         route = index.route_for(record.key, call.model)
         record.capability = route.capability
         record.prices = index.prices_for(route.name)
-
-        failure: UpstreamError | None = None
-        targets = route.ordered_targets()
-        for position, target in enumerate(targets):
-            last = position == len(targets) - 1
-            runtime = target.runtime
-            record.provider = runtime.slug
-            record.upstream_model = target.upstream_model
-            request = runtime.adapter.build_request(runtime, call, target.upstream_model)
-            attempt_started = time.perf_counter()
-            try:
-                response = await self._send_upstream(runtime, request)
-                if response.status >= 400:
-                    failure = await self._upstream_failure(runtime, response)
-            except UpstreamTimeout as exc:
-                failure = UpstreamTimeout(f"provider '{runtime.slug}': {exc.message}")
-                self._attempt(record, target, "timeout", attempt_started)
-                continue
-            except UpstreamUnreachable as exc:
-                failure = UpstreamUnreachable(f"provider '{runtime.slug}': {exc.message}")
-                self._attempt(record, target, "unreachable", attempt_started)
-                continue
-            if response.status >= 400:
-                self._attempt(record, target, "error", attempt_started)
-                if last or not (response.status >= 500 or response.status in _FAILOVER_STATUSES):
-                    assert failure is not None
-                    raise failure
-                continue
-            if request.stream:
-                await self._relay_stream(record, target, request, response, receive, send, attempt_started)
-            else:
-                await self._relay_body(record, target, response, send, attempt_started)
-            return
-        assert failure is not None  # targets is never empty (route_for checks it)
-        raise failure
-
-    def _attempt(self, record: CallRecord, target: Target, outcome: str, attempt_started: float) -> None:
-        ms = (time.perf_counter() - attempt_started) * 1000.0
-        record.attempts.append(Attempt(target.runtime.slug, target.upstream_model, outcome, ms))
-        self._metrics.attempt(target.runtime.slug, outcome)
-
-    async def _send_upstream(self, runtime: ProviderRuntime, request: UpstreamRequest) -> UpstreamResponse:
-        if runtime.adapter.answers_locally:
-            return local_response(runtime.adapter.respond_locally(request))
-        return await self._upstream.send(
-            request.url,
-            request.headers,
-            request.body,
-            connect_timeout=runtime.connect_timeout_seconds,
-            read_timeout=runtime.timeout_seconds,
+        target, request, response, attempt_started = await self._call_targets(
+            call, record, route.ordered_targets(), lambda t: upstream_request(call, t)
         )
-
-    async def _upstream_failure(self, runtime: ProviderRuntime, response: UpstreamResponse) -> UpstreamError:
-        body = await response.read(_MAX_ERROR_BODY)
-        return UpstreamStatusError(
-            response.status,
-            runtime.adapter.error_body(response.status, body),
-            f"provider '{runtime.slug}' answered HTTP {response.status}",
-        )
+        if request.stream:
+            await self._relay_stream(call, record, target, request, response, receive, send, attempt_started)
+        else:
+            await self._relay_body(call, record, target, request, response, send, attempt_started)
 
     async def _relay_body(
         self,
+        call: ChatCall,
         record: CallRecord,
         target: Target,
+        request: UpstreamRequest,
         response: UpstreamResponse,
         send: Send,
         attempt_started: float,
@@ -202,18 +69,21 @@ class ChatHandler:
             self._attempt(record, target, "unreachable", attempt_started)
             raise
         self._attempt(record, target, "ok", attempt_started)
-        record.usage = target.runtime.adapter.parse_response(body)
+        body, record.usage = read_answer(call, target, request, body)
         record.status = response.status
-        headers = [(b"content-type", (response.content_type or "application/json").encode())]
-        if response.content_encoding:
-            headers.append((b"content-encoding", response.content_encoding.encode()))
+        headers = [(b"content-type", b"application/json")]
+        if not request.translated:
+            headers = [(b"content-type", (response.content_type or "application/json").encode())]
+            if response.content_encoding:
+                headers.append((b"content-encoding", response.content_encoding.encode()))
         record.ttfb = time.perf_counter()
-        self._metrics.request(ROUTE, response.status)
+        self._metrics.request(self.route, response.status)
         record.responded = True
         await send_response(send, response.status, headers, body)
 
     async def _relay_stream(
         self,
+        call: ChatCall,
         record: CallRecord,
         target: Target,
         request: UpstreamRequest,
@@ -222,10 +92,12 @@ class ChatHandler:
         send: Send,
         attempt_started: float,
     ) -> None:
-        relay = target.runtime.adapter.stream_relay(strip_usage=request.strip_usage)
-        content_type = (response.content_type or "text/event-stream").encode()
+        relay = stream_relay_for(call, target, request)
+        content_type = b"text/event-stream"
+        if not request.translated and response.content_type:
+            content_type = response.content_type.encode()
         record.status = response.status
-        self._metrics.request(ROUTE, response.status)
+        self._metrics.request(self.route, response.status)
         record.responded = True
         await send(
             {
@@ -254,16 +126,17 @@ class ChatHandler:
         finally:
             watcher.cancel()
             await response.aclose()
+        tail = relay.finish()
         record.usage = relay.usage
         self._attempt(record, target, "ok" if outcome == "client_closed" else outcome, attempt_started)
         if outcome == "client_closed":
-            record.status = _CLIENT_CLOSED
+            record.status = CLIENT_CLOSED
             record.error_type = "client_closed"
             return
         if outcome != "ok":
             # Headers are gone already: the caller sees the stream end early.
             record.error_type = "upstream_stream_interrupted"
-        await send({"type": "http.response.body", "body": relay.finish(), "more_body": False})
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
 async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:

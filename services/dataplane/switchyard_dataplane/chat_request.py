@@ -1,23 +1,32 @@
-"""Validation of an OpenAI chat-completions request body (pure)."""
+"""Validation of caller request bodies (pure): OpenAI chat completions and embeddings,
+Anthropic messages and count_tokens. Only the fields the gateway relies on are checked;
+everything else is the upstream's (or the codec's, when translating)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import orjson
 from switchyard_common.errors import InvalidRequest
 
-from .providers.base import ChatCall
+from .providers.base import ChatCall, Wire
 
-__all__ = ["parse_chat_body"]
+__all__ = ["parse_chat_body", "parse_count_tokens_body", "parse_embeddings_body", "parse_messages_body"]
+
+Headers = tuple[tuple[str, str], ...]
 
 
-def parse_chat_body(raw: bytes) -> ChatCall:
-    """Parse and check the fields the gateway relies on; everything else is the upstream's."""
+def _object(raw: bytes) -> dict[str, Any]:
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(payload, dict):
         raise InvalidRequest("request body must be a JSON object", code="invalid_json")
+    return payload
+
+
+def _model(payload: dict[str, Any]) -> str:
     model = payload.get("model")
     if model is None:
         raise InvalidRequest(
@@ -25,6 +34,10 @@ def parse_chat_body(raw: bytes) -> ChatCall:
         )
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' must be a non-empty string", code="invalid_type", param="model")
+    return model
+
+
+def _messages(payload: dict[str, Any]) -> None:
     messages = payload.get("messages")
     if messages is None:
         raise InvalidRequest(
@@ -37,11 +50,23 @@ def parse_chat_body(raw: bytes) -> ChatCall:
             raise InvalidRequest(
                 f"messages[{i}] must be an object with a string 'role'", code="invalid_type", param="messages"
             )
+
+
+def _stream(payload: dict[str, Any]) -> bool:
     stream = payload.get("stream", False)
     if stream is None:
-        stream = False
+        return False
     if not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be a boolean", code="invalid_type", param="stream")
+    return stream
+
+
+def parse_chat_body(raw: bytes) -> ChatCall:
+    """An OpenAI `POST /v1/chat/completions` body."""
+    payload = _object(raw)
+    model = _model(payload)
+    _messages(payload)
+    stream = _stream(payload)
     has_options = "stream_options" in payload
     options = payload.get("stream_options")
     if options is not None and not isinstance(options, dict):
@@ -56,4 +81,71 @@ def parse_chat_body(raw: bytes) -> ChatCall:
         stream=stream,
         has_stream_options=has_options,
         wants_usage=wants_usage,
+    )
+
+
+def parse_messages_body(raw: bytes, forward_headers: Headers = ()) -> ChatCall:
+    """An Anthropic `POST /v1/messages` body (max_tokens is required, as Anthropic's API
+    requires it). Anthropic streams always carry usage."""
+    payload = _object(raw)
+    model = _model(payload)
+    _messages(payload)
+    max_tokens = payload.get("max_tokens")
+    if max_tokens is None:
+        raise InvalidRequest(
+            "max_tokens: Field required", code="missing_required_parameter", param="max_tokens"
+        )
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise InvalidRequest(
+            "max_tokens: must be a positive integer", code="invalid_type", param="max_tokens"
+        )
+    return ChatCall(
+        raw_body=raw,
+        payload=payload,
+        model=model,
+        stream=_stream(payload),
+        has_stream_options=False,
+        wants_usage=True,
+        protocol=Wire.ANTHROPIC,
+        forward_headers=forward_headers,
+    )
+
+
+def parse_count_tokens_body(raw: bytes, forward_headers: Headers = ()) -> ChatCall:
+    """An Anthropic `POST /v1/messages/count_tokens` body."""
+    payload = _object(raw)
+    model = _model(payload)
+    _messages(payload)
+    return ChatCall(
+        raw_body=raw,
+        payload=payload,
+        model=model,
+        stream=False,
+        has_stream_options=False,
+        wants_usage=False,
+        protocol=Wire.ANTHROPIC,
+        forward_headers=forward_headers,
+    )
+
+
+def parse_embeddings_body(raw: bytes) -> ChatCall:
+    """An OpenAI `POST /v1/embeddings` body."""
+    payload = _object(raw)
+    model = _model(payload)
+    given = payload.get("input")
+    if given is None:
+        raise InvalidRequest(
+            "you must provide an input parameter", code="missing_required_parameter", param="input"
+        )
+    if not isinstance(given, str | list) or (isinstance(given, list) and not given):
+        raise InvalidRequest(
+            "'input' must be a string or a non-empty array", code="invalid_type", param="input"
+        )
+    return ChatCall(
+        raw_body=raw,
+        payload=payload,
+        model=model,
+        stream=False,
+        has_stream_options=False,
+        wants_usage=False,
     )

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from switchyard_common.errors import SwitchyardError
 
-from .chat import not_ready
+from .call_handler import not_ready
 from .index import IndexHolder, KeyRecord, SnapshotIndex
 from .metrics import Metrics
 
@@ -38,8 +38,13 @@ def _caller_key(
     metrics: Annotated[Metrics, Depends(_metrics)],
 ) -> KeyRecord:
     raw = request.headers.get("authorization")
+    api_key = request.headers.get("x-api-key")
     try:
-        return index.authenticate(raw.encode("latin-1") if raw is not None else None, time.time())
+        return index.authenticate(
+            raw.encode("latin-1") if raw is not None else None,
+            time.time(),
+            api_key.encode("latin-1") if api_key is not None else None,
+        )
     except SwitchyardError:
         metrics.unauthenticated.inc()
         raise

@@ -23,7 +23,7 @@ from switchyard_common.proto.controlplane_pb2 import Provider, Snapshot
 from switchyard_common.secrets import SecretBox, SecretDecryptError, hash_api_key
 
 from .providers import adapter_for
-from .providers.base import ProviderRuntime, Usage
+from .providers.base import Operation, ProviderRuntime, Usage
 
 __all__ = [
     "IndexHolder",
@@ -135,10 +135,17 @@ class SnapshotIndex:
     # Non-fatal findings (e.g. a credential variable that is not set), for the log.
     warnings: tuple[str, ...] = field(default=())
 
-    def authenticate(self, authorization: bytes | None, now: float) -> KeyRecord:
-        """Resolve an `Authorization: Bearer gk_...` header value to its key."""
+    def authenticate(
+        self, authorization: bytes | None, now: float, api_key: bytes | None = None
+    ) -> KeyRecord:
+        """Resolve the caller's key: `x-api-key: gk_...` (Anthropic clients) when given,
+        else `Authorization: Bearer gk_...`."""
+        if api_key:
+            return self.authenticate_token(api_key.strip().decode("latin-1"), now)
         if not authorization:
-            raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
+            raise AuthenticationError(
+                "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
+            )
         if authorization[:7].lower() != _BEARER:
             raise AuthenticationError("the Authorization header must be 'Bearer <key>'")
         return self.authenticate_token(authorization[7:].strip().decode("latin-1"), now)
@@ -216,10 +223,12 @@ def _provider_runtime(
     if not adapter.answers_locally and not provider.base_url:
         issues.append(ConfigIssue(where, "has no base_url"))
         return None
+    urls = adapter.upstream_urls(provider.base_url, provider.api_path)
     return ProviderRuntime(
         slug=provider.slug,
         api_format=provider.api_format,
-        url=adapter.upstream_url(provider.base_url, provider.api_path),
+        url=urls[Operation.CHAT],
+        urls=MappingProxyType(urls),
         headers=adapter.static_headers(api_key, dict(provider.extra_headers)),
         timeout_seconds=provider.timeout_seconds if provider.timeout_seconds > 0 else 600.0,
         connect_timeout_seconds=provider.connect_timeout_seconds

@@ -89,6 +89,7 @@ class UsageEmitter:
             output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens,
             reasoning_tokens=usage.reasoning_tokens,
+            tokens_estimated=usage.estimated,
             cost=prices.cost(usage) if prices is not None and record.usage is not None else 0.0,
             currency=prices.currency if prices is not None else "USD",
             latency_ms=(now - record.started) * 1000.0,

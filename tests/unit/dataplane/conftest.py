@@ -49,10 +49,13 @@ def make_snapshot(
     key_revoked: bool = False,
     key_expires_at: int = 0,
     version: int = 1,
+    formats: dict[str, str] | None = None,
+    api_paths: dict[str, str] | None = None,
+    extra_headers: dict[str, dict[str, str]] | None = None,
 ) -> Snapshot:
-    """One org `acme`, OpenAI-compatible providers (slug -> base URL), a `mock` provider,
-    model `chat` routed to `targets` (provider, upstream model, priority), model `echo`
-    on the mock, and key KEY."""
+    """One org `acme`, providers (slug -> base URL; OpenAI-compatible unless `formats`
+    says otherwise), a `mock` provider, model `chat` routed to `targets` (provider,
+    upstream model, priority), model `echo` on the mock, and key KEY."""
     box = SecretBox(SECRET)
     snap = Snapshot(version=version, id=f"snap-{version}", created_at_ms=1_700_000_000_000)
     snap.organizations.add(id="org-1", name="acme")
@@ -60,10 +63,11 @@ def make_snapshot(
         snap.providers.add(
             id=f"p-{slug}",
             slug=slug,
-            api_format="openai",
+            api_format=(formats or {}).get(slug, "openai"),
             base_url=url,
+            api_path=(api_paths or {}).get(slug, ""),
             api_key_encrypted=box.encrypt(UPSTREAM_KEY),
-            extra_headers={"X-Extra": "1"},
+            extra_headers=(extra_headers or {}).get(slug, {"X-Extra": "1"}),
             timeout_seconds=5,
             connect_timeout_seconds=2,
         )

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from switchyard_common.errors import NotFound, RateLimited, ServiceUnavailable, UpstreamUnreachable
 from switchyard_dataplane.protocols.ir import TokenUsage
 from switchyard_dataplane.protocols.reasoning import budget_to_effort, effort_to_budget
 from switchyard_dataplane.protocols.translate import (
-    exception_error,
     translate_error,
     translate_request,
     translate_response,
@@ -50,21 +48,6 @@ def test_openai_error_kind_comes_from_status_and_non_json_bodies_survive() -> No
     assert (status, body["error"]) == (502, {"type": "api_error", "message": "<html>Bad Gateway</html>"})
     status, body = translate_error("openai", "anthropic", 503, b'{"error": "engine overloaded"}')
     assert (status, body["error"]["type"]) == (529, "overloaded_error")
-
-
-def test_gateway_exceptions_in_each_protocol() -> None:
-    assert exception_error("anthropic", NotFound("unknown model")) == (
-        404,
-        {"type": "error", "error": {"type": "not_found_error", "message": "unknown model"}},
-    )
-    assert exception_error("anthropic", ServiceUnavailable("none"))[0] == 529
-    status, body = exception_error("openai", RateLimited("slow down", retry_after=2))
-    assert (status, body["error"]["type"], body["error"]["code"]) == (
-        429,
-        "rate_limit_error",
-        "rate_limit_exceeded",
-    )
-    assert exception_error("openai", UpstreamUnreachable("down"))[0] == 502
 
 
 def test_effort_budget_helpers() -> None:

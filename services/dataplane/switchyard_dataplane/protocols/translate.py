@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchyard_common.errors import InvalidRequest, SwitchyardError
+from switchyard_common.errors import InvalidRequest
 
 from . import anthropic_wire, openai_wire
 from .anthropic_messages import AnthropicMessagesCodec
@@ -48,7 +48,6 @@ __all__ = [
     "budget_to_effort",
     "effort_to_budget",
     "error_status",
-    "exception_error",
     "translate_error",
     "translate_request",
     "translate_response",
@@ -72,16 +71,6 @@ _GEMINI_STATUS = {
     ErrorKind.API_ERROR: 500,
     ErrorKind.OVERLOADED: 503,
     ErrorKind.TIMEOUT: 504,
-}
-_KIND_BY_STATUS = {
-    400: ErrorKind.INVALID_REQUEST,
-    401: ErrorKind.AUTHENTICATION,
-    403: ErrorKind.PERMISSION,
-    404: ErrorKind.NOT_FOUND,
-    413: ErrorKind.REQUEST_TOO_LARGE,
-    429: ErrorKind.RATE_LIMIT,
-    503: ErrorKind.OVERLOADED,
-    504: ErrorKind.TIMEOUT,
 }
 
 
@@ -128,19 +117,6 @@ def translate_error(
     info = _codec(src_upstream).parse_error(status, body)
     out_status = error_status(dst_caller, info.kind, status)
     return out_status, _codec(dst_caller).build_error(out_status, info)
-
-
-def exception_error(dst_caller: str, exc: SwitchyardError) -> tuple[int, dict[str, Any]]:
-    """A gateway error as (status, body) in the caller's protocol; the gateway's own
-    status stays (e.g. 502 for an unreachable upstream)."""
-    kind = _KIND_BY_STATUS.get(exc.status) or (
-        ErrorKind.API_ERROR if exc.status >= 500 else ErrorKind.INVALID_REQUEST
-    )
-    info = ErrorInfo(kind, exc.message, exc.code)
-    status = exc.status
-    if dst_caller == "anthropic" and kind is ErrorKind.OVERLOADED and status == 503:
-        status = 529  # Anthropic's "overloaded" status, which its SDK retries
-    return status, _codec(dst_caller).build_error(status, info)
 
 
 class StreamTranslator:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from .anthropic import AnthropicAdapter
+from .azure import AzureOpenAIAdapter
 from .base import ApiFormat, ProviderAdapter
+from .gemini import GeminiAdapter
 from .mock import MockAdapter
 from .openai_compat import OpenAICompatAdapter
 
@@ -10,6 +13,9 @@ __all__ = ["ADAPTERS", "adapter_for"]
 
 ADAPTERS: dict[str, ProviderAdapter] = {
     ApiFormat.OPENAI: OpenAICompatAdapter(),
+    ApiFormat.AZURE: AzureOpenAIAdapter(),
+    ApiFormat.ANTHROPIC: AnthropicAdapter(),
+    ApiFormat.GEMINI: GeminiAdapter(),
     ApiFormat.MOCK: MockAdapter(),
 }
 

@@ -1,13 +1,17 @@
 """The provider adapter interface and the plain data it works on.
 
-An adapter knows one upstream wire protocol. It builds the upstream request from the
-caller's request, reads usage out of a response or a stream, and shapes upstream error
-bodies for the caller. Adapters take and return plain data (no HTTP client, no ASGI);
-the data plane does the I/O.
+An adapter knows one upstream: its URLs, its auth headers and its wire protocol. It
+builds the upstream request (splicing the caller's body when the caller speaks the same
+protocol, encoding an already translated payload otherwise), reads usage out of a
+passthrough response or stream, and shapes the upstream's error bodies for callers of
+its own protocol. Translation between protocols is not the adapter's business
+(protocols/translate.py does it). Adapters take and return plain data (no HTTP client,
+no ASGI); the data plane does the I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -16,30 +20,55 @@ __all__ = [
     "ApiFormat",
     "ChatCall",
     "LocalResponse",
+    "Operation",
     "ProviderAdapter",
     "ProviderRuntime",
     "StreamRelay",
     "UpstreamRequest",
     "Usage",
+    "Wire",
+    "merge_headers",
 ]
 
 
 class ApiFormat(StrEnum):
+    """How a provider is configured (`Provider.api_format`)."""
+
     OPENAI = "openai"
+    AZURE = "azure"
+    ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
     MOCK = "mock"
+
+
+class Wire(StrEnum):
+    """The protocol spoken on the wire; the keys of `protocols.translate.CODECS`."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
+
+
+class Operation(StrEnum):
+    CHAT = "chat"
+    EMBEDDINGS = "embeddings"
+    COUNT_TOKENS = "count_tokens"
 
 
 @dataclass(slots=True, frozen=True)
 class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
+    input_tokens: int = 0  # cached tokens included
+    output_tokens: int = 0  # reasoning tokens included
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    # Counted by the gateway because the upstream reported none.
+    estimated: bool = False
 
 
 @dataclass(slots=True, frozen=True)
 class ChatCall:
-    """A validated OpenAI chat-completions request, with the exact bytes the caller sent."""
+    """A validated caller request (chat, messages, embeddings or count_tokens), with the
+    exact bytes the caller sent."""
 
     raw_body: bytes
     payload: dict[str, Any]
@@ -47,8 +76,12 @@ class ChatCall:
     stream: bool
     # The caller set stream_options (any value); decides between splicing and re-encoding.
     has_stream_options: bool
-    # The caller asked for the usage chunk (stream_options.include_usage is true).
+    # The caller asked for the usage chunk (OpenAI stream_options.include_usage is true).
     wants_usage: bool
+    # The caller's protocol (a Wire value).
+    protocol: str = Wire.OPENAI
+    # Caller headers an upstream of the caller's protocol must see (anthropic-version, -beta).
+    forward_headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -57,12 +90,16 @@ class ProviderRuntime:
 
     slug: str
     api_format: str
+    # Chat URL; for adapters whose URL depends on the model (Azure, Gemini), the fixed
+    # part the adapter completes per request.
     url: str
     # Content type, auth and the provider's extra headers, ready to send.
     headers: tuple[tuple[str, str], ...]
     timeout_seconds: float
     connect_timeout_seconds: float
     adapter: ProviderAdapter
+    # URLs of the other operations the provider serves (same conventions as `url`).
+    urls: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True, frozen=True)
@@ -74,6 +111,8 @@ class UpstreamRequest:
     # The adapter asked the upstream for a usage chunk the caller did not ask for,
     # so the relay must drop it.
     strip_usage: bool
+    # The body was translated from the caller's protocol: answers must be translated back.
+    translated: bool = False
 
 
 @dataclass(slots=True)
@@ -88,12 +127,13 @@ class LocalResponse:
 class StreamRelay(Protocol):
     """Stateful reader of one upstream stream.
 
-    `feed` takes bytes as they arrive and returns the bytes to pass to the caller now
-    (possibly fewer, never re-encoded); `finish` returns what is left at the end.
-    `usage` is the last usage the stream reported, if any.
+    `feed` takes bytes as they arrive and returns the bytes to pass to the caller now;
+    `finish` returns what is left at the end. `usage` is the last usage the stream
+    reported, if any.
     """
 
-    usage: Usage | None
+    @property
+    def usage(self) -> Usage | None: ...
 
     def feed(self, chunk: bytes) -> bytes: ...
 
@@ -102,21 +142,51 @@ class StreamRelay(Protocol):
 
 class ProviderAdapter(Protocol):
     api_format: str
+    wire: str
     # True when the adapter answers in-process (respond_locally) instead of over HTTP.
     answers_locally: bool
 
-    def upstream_url(self, base_url: str, api_path: str) -> str: ...
+    def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
+        """Operation -> URL (or the fixed part of it), once per snapshot; an operation
+        the provider cannot serve is absent. Must contain Operation.CHAT."""
+        ...
 
     def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]: ...
 
     def build_request(
-        self, runtime: ProviderRuntime, call: ChatCall, upstream_model: str
-    ) -> UpstreamRequest: ...
+        self,
+        runtime: ProviderRuntime,
+        call: ChatCall,
+        upstream_model: str,
+        translated: dict[str, Any] | None = None,
+    ) -> UpstreamRequest:
+        """The chat request: `call`'s own body (same protocol) with the model spliced in,
+        or `translated` (a payload already in this adapter's protocol) encoded."""
+        ...
+
+    def side_request(
+        self, runtime: ProviderRuntime, operation: str, call: ChatCall, upstream_model: str
+    ) -> UpstreamRequest | None:
+        """A non-chat operation passed through (embeddings, count_tokens); None when the
+        provider cannot serve it for callers of `call.protocol`."""
+        ...
 
     def parse_response(self, body: bytes) -> Usage | None: ...
 
     def stream_relay(self, *, strip_usage: bool) -> StreamRelay: ...
 
-    def error_body(self, status: int, body: bytes) -> bytes: ...
+    def error_body(self, status: int, body: bytes) -> bytes:
+        """An upstream error body shaped for callers of this adapter's protocol."""
+        ...
 
     def respond_locally(self, request: UpstreamRequest) -> LocalResponse: ...
+
+
+def merge_headers(
+    base: tuple[tuple[str, str], ...], overrides: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """`base` with `overrides` replacing same-named headers (names are lower-case)."""
+    if not overrides:
+        return base
+    names = {name for name, _ in overrides}
+    return tuple((n, v) for n, v in base if n not in names) + overrides

@@ -2,7 +2,9 @@
 
 It echoes the last user message back in OpenAI wire format (a chat.completion, or an SSE
 stream of one chunk per word), with token counts of one token per whitespace-separated
-word, so the quickstart works before any real provider is configured.
+word, so the quickstart works before any real provider is configured. Callers of other
+protocols reach it through translation, like any OpenAI-wire upstream. Embeddings are
+deterministic unit vectors derived from the input text.
 """
 
 from __future__ import annotations
@@ -13,12 +15,24 @@ from typing import Any
 
 import orjson
 
-from .base import ApiFormat, ChatCall, LocalResponse, ProviderRuntime, UpstreamRequest, Usage
+from .base import (
+    ApiFormat,
+    ChatCall,
+    LocalResponse,
+    Operation,
+    ProviderRuntime,
+    UpstreamRequest,
+    Usage,
+    Wire,
+)
 from .openai_compat import OpenAICompatAdapter, OpenAIStreamRelay, openai_error_body
 
 __all__ = ["MockAdapter"]
 
 _DONE = b"data: [DONE]\n\n"
+_CHAT_URL = "mock://local/v1/chat/completions"
+_EMBEDDINGS_URL = "mock://local/v1/embeddings"
+_EMBEDDING_DIMENSIONS = 16
 
 
 def _text_of(content: Any) -> str:
@@ -41,6 +55,7 @@ def _sse(obj: dict[str, Any]) -> bytes:
 
 class MockAdapter:
     api_format: str = ApiFormat.MOCK
+    wire: str = Wire.OPENAI
     answers_locally: bool = True
 
     def __init__(self) -> None:
@@ -48,14 +63,25 @@ class MockAdapter:
         # speaks that protocol, and going through it exercises the same relay path.
         self._openai = OpenAICompatAdapter()
 
-    def upstream_url(self, base_url: str, api_path: str) -> str:
-        return "mock://local/v1/chat/completions"
+    def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
+        return {Operation.CHAT: _CHAT_URL, Operation.EMBEDDINGS: _EMBEDDINGS_URL}
 
     def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
         return (("content-type", "application/json"),)
 
-    def build_request(self, runtime: ProviderRuntime, call: ChatCall, upstream_model: str) -> UpstreamRequest:
-        return self._openai.build_request(runtime, call, upstream_model)
+    def build_request(
+        self,
+        runtime: ProviderRuntime,
+        call: ChatCall,
+        upstream_model: str,
+        translated: dict[str, Any] | None = None,
+    ) -> UpstreamRequest:
+        return self._openai.build_request(runtime, call, upstream_model, translated)
+
+    def side_request(
+        self, runtime: ProviderRuntime, operation: str, call: ChatCall, upstream_model: str
+    ) -> UpstreamRequest | None:
+        return self._openai.side_request(runtime, operation, call, upstream_model)
 
     def parse_response(self, body: bytes) -> Usage | None:
         return self._openai.parse_response(body)
@@ -68,6 +94,8 @@ class MockAdapter:
 
     def respond_locally(self, request: UpstreamRequest) -> LocalResponse:
         payload = orjson.loads(request.body)
+        if request.url == _EMBEDDINGS_URL:
+            return _embeddings(payload)
         messages = payload.get("messages") or []
         prompt_tokens = sum(_words(_text_of(m.get("content"))) for m in messages if isinstance(m, dict))
         reply = next(
@@ -130,3 +158,26 @@ class MockAdapter:
             events.append(_sse({**chunk(None), "usage": usage}))
         events.append(_DONE)
         return LocalResponse(status=200, content_type="text/event-stream", chunks=events)
+
+
+def _vector(text: str) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    raw = [(digest[i] - 127.5) / 127.5 for i in range(_EMBEDDING_DIMENSIONS)]
+    norm = sum(v * v for v in raw) ** 0.5 or 1.0
+    return [round(v / norm, 6) for v in raw]
+
+
+def _embeddings(payload: dict[str, Any]) -> LocalResponse:
+    given = payload.get("input")
+    inputs = [given] if isinstance(given, str) else given if isinstance(given, list) else []
+    texts = [item if isinstance(item, str) else " ".join(map(str, item)) for item in inputs]
+    tokens = sum(_words(text) for text in texts)
+    body = {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _vector(text)} for i, text in enumerate(texts)
+        ],
+        "model": str(payload.get("model", "mock")),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return LocalResponse(status=200, content_type="application/json", chunks=[orjson.dumps(body)])

@@ -1,6 +1,7 @@
 """Any OpenAI-compatible chat-completions upstream (OpenAI, DeepSeek, DashScope
-compatible-mode, vLLM, ...). Same protocol as the caller's, so bodies pass through:
-only the model name is spliced in and, for streams, a usage request is added."""
+compatible-mode, vLLM, Ollama, ...). For OpenAI callers bodies pass through: only the
+model name is spliced in and, for streams, a usage request is added. For other callers
+the translated payload is encoded, always asking streams for usage."""
 
 from __future__ import annotations
 
@@ -9,9 +10,25 @@ from typing import Any
 import orjson
 
 from ..jsonsplice import insert_first_member, replace_top_level_string
-from .base import ApiFormat, ChatCall, LocalResponse, ProviderRuntime, UpstreamRequest, Usage
+from .base import (
+    ApiFormat,
+    ChatCall,
+    LocalResponse,
+    Operation,
+    ProviderRuntime,
+    UpstreamRequest,
+    Usage,
+    Wire,
+)
+from .sse import event_json, next_event_end
 
-__all__ = ["OpenAICompatAdapter", "OpenAIStreamRelay", "openai_error_body", "usage_from_openai"]
+__all__ = [
+    "OpenAICompatAdapter",
+    "OpenAIStreamRelay",
+    "openai_error_body",
+    "splice_model",
+    "usage_from_openai",
+]
 
 _INCLUDE_USAGE = b'{"include_usage":true}'
 _MAX_ERROR_MESSAGE = 2000
@@ -70,29 +87,6 @@ def openai_error_body(status: int, body: bytes) -> bytes:
     )
 
 
-def _next_event_end(buf: bytes | bytearray, start: int) -> tuple[int, int]:
-    """(end of the event, start of the next one) or (-1, -1) if no complete event yet."""
-    lf = buf.find(b"\n\n", start)
-    crlf = buf.find(b"\r\n\r\n", start) if b"\r" in buf else -1
-    if crlf != -1 and (lf == -1 or crlf < lf):
-        return crlf, crlf + 4
-    if lf != -1:
-        return lf, lf + 2
-    return -1, -1
-
-
-def _event_json(event: bytes) -> Any:
-    for line in event.splitlines():
-        if line.startswith(b"data:"):
-            data = line[5:].strip()
-            if data and data != b"[DONE]":
-                try:
-                    return orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    return None
-    return None
-
-
 class OpenAIStreamRelay:
     """Relays an OpenAI SSE stream, noting usage and dropping the usage-only chunk when
     the gateway (not the caller) asked for it.
@@ -115,7 +109,7 @@ class OpenAIStreamRelay:
         pos = 0
         emitted = 0
         while True:
-            end, nxt = _next_event_end(buf, pos)
+            end, nxt = next_event_end(buf, pos)
             if end < 0:
                 break
             event = buf[pos:end]
@@ -141,7 +135,7 @@ class OpenAIStreamRelay:
         """Record the event's usage; True if it is a usage-only chunk (choices == [])."""
         if b'"usage":null' in event and b'"choices":[]' not in event:
             return False
-        obj = _event_json(event)
+        obj = event_json(event)
         if not isinstance(obj, dict):
             return False
         usage = usage_from_openai(obj.get("usage"))
@@ -153,15 +147,21 @@ class OpenAIStreamRelay:
 
 class OpenAICompatAdapter:
     api_format: str = ApiFormat.OPENAI
+    wire: str = Wire.OPENAI
     answers_locally: bool = False
 
-    def upstream_url(self, base_url: str, api_path: str) -> str:
+    def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
         base = base_url.rstrip("/")
-        if api_path:
-            return base + "/" + api_path.lstrip("/")
-        if base.endswith("/v1"):
-            return base + "/chat/completions"
-        return base + "/v1/chat/completions"
+        v1 = base if base.endswith("/v1") else base + "/v1"
+        chat = base + "/" + api_path.lstrip("/") if api_path else v1 + "/chat/completions"
+        # A custom chat path (DashScope's /compatible-mode/v1/chat/completions) puts its
+        # embeddings beside it.
+        embeddings = (
+            chat.removesuffix("chat/completions") + "embeddings"
+            if chat.endswith("/chat/completions")
+            else v1 + "/embeddings"
+        )
+        return {Operation.CHAT: chat, Operation.EMBEDDINGS: embeddings}
 
     def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
         # identity: bodies are relayed and read for usage as received, never decompressed.
@@ -172,7 +172,36 @@ class OpenAICompatAdapter:
             headers[name.lower()] = value
         return tuple(headers.items())
 
-    def build_request(self, runtime: ProviderRuntime, call: ChatCall, upstream_model: str) -> UpstreamRequest:
+    def url_for(self, url: str, upstream_model: str) -> str:
+        """The URL of one call from the runtime's URL (Azure puts the model in it)."""
+        return url
+
+    def build_request(
+        self,
+        runtime: ProviderRuntime,
+        call: ChatCall,
+        upstream_model: str,
+        translated: dict[str, Any] | None = None,
+    ) -> UpstreamRequest:
+        url = self.url_for(runtime.url, upstream_model)
+        if translated is not None:
+            payload = translated
+            if call.stream:
+                # Always ask: usage is recorded whatever the caller wants, and the
+                # translator writes the caller's usage only if it asked.
+                options = payload.get("stream_options")
+                payload["stream_options"] = {
+                    **(options if isinstance(options, dict) else {}),
+                    "include_usage": True,
+                }
+            return UpstreamRequest(
+                url=url,
+                headers=runtime.headers,
+                body=orjson.dumps(payload),
+                stream=call.stream,
+                strip_usage=False,
+                translated=True,
+            )
         body: bytes | None = call.raw_body
         if upstream_model != call.model:
             body = replace_top_level_string(call.raw_body, "model", call.model, upstream_model)
@@ -189,7 +218,21 @@ class OpenAICompatAdapter:
                 payload["stream_options"] = {**(options or {}), "include_usage": True}
             body = orjson.dumps(payload)
         return UpstreamRequest(
-            url=runtime.url, headers=runtime.headers, body=body, stream=call.stream, strip_usage=strip
+            url=url, headers=runtime.headers, body=body, stream=call.stream, strip_usage=strip
+        )
+
+    def side_request(
+        self, runtime: ProviderRuntime, operation: str, call: ChatCall, upstream_model: str
+    ) -> UpstreamRequest | None:
+        url = runtime.urls.get(operation)
+        if url is None or call.protocol != self.wire:
+            return None
+        return UpstreamRequest(
+            url=self.url_for(url, upstream_model),
+            headers=runtime.headers,
+            body=splice_model(call, upstream_model),
+            stream=False,
+            strip_usage=False,
         )
 
     def parse_response(self, body: bytes) -> Usage | None:
@@ -209,3 +252,12 @@ class OpenAICompatAdapter:
 
     def respond_locally(self, request: UpstreamRequest) -> LocalResponse:
         raise NotImplementedError("OpenAI-compatible providers are called over HTTP")
+
+
+def splice_model(call: ChatCall, upstream_model: str) -> bytes:
+    """The caller's body with its top-level model replaced (re-encoded only if the
+    splice is ambiguous)."""
+    if upstream_model == call.model:
+        return call.raw_body
+    body = replace_top_level_string(call.raw_body, "model", call.model, upstream_model)
+    return body if body is not None else orjson.dumps({**call.payload, "model": upstream_model})

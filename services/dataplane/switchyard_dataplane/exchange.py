@@ -1,0 +1,229 @@
+"""One upstream exchange seen from the caller's protocol: which request goes up, and
+what comes back down (body, stream, error, usage).
+
+Same protocol on both sides: the adapter splices the caller's body and its relay passes
+the stream through; nothing is re-encoded. Different protocols: the caller's payload is
+translated up (`translate_request`) and answers are translated down (codecs for bodies,
+`StreamTranslator` for streams, event by event). Either way usage comes from the
+upstream, or is counted locally and marked estimated when the upstream reports none.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from switchyard_common.errors import SwitchyardError, UpstreamError, UpstreamStatusError
+
+from .index import Target
+from .protocols.ir import (
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    TokenUsage,
+    ToolCallDelta,
+    ToolCallStart,
+)
+from .protocols.translate import CODECS, StreamTranslator, translate_error, translate_request
+from .providers.base import ChatCall, ProviderRuntime, StreamRelay, UpstreamRequest, Usage, Wire
+from .token_count import estimate_request_tokens, estimate_response_tokens, estimate_text_tokens
+
+__all__ = [
+    "EstimatingRelay",
+    "TranslatingRelay",
+    "estimate_input_tokens",
+    "read_answer",
+    "stream_relay_for",
+    "upstream_failure",
+    "upstream_request",
+]
+
+log = logging.getLogger(__name__)
+
+
+def upstream_request(call: ChatCall, target: Target) -> UpstreamRequest:
+    """The chat request for one attempt (each failover attempt builds its own: targets
+    may speak different protocols)."""
+    runtime = target.runtime
+    adapter = runtime.adapter
+    if call.protocol == adapter.wire:
+        return adapter.build_request(runtime, call, target.upstream_model)
+    payload = translate_request(call.protocol, adapter.wire, call.payload, target.upstream_model)
+    return adapter.build_request(runtime, call, target.upstream_model, payload)
+
+
+def upstream_failure(
+    call: ChatCall, runtime: ProviderRuntime, status: int, body: bytes
+) -> UpstreamStatusError:
+    """The upstream's error status and body, in the caller's protocol."""
+    adapter = runtime.adapter
+    message = f"provider '{runtime.slug}' answered HTTP {status}"
+    if call.protocol == adapter.wire:
+        return UpstreamStatusError(status, adapter.error_body(status, body), message)
+    caller_status, payload = translate_error(adapter.wire, call.protocol, status, body)
+    return UpstreamStatusError(caller_status, orjson.dumps(payload), message)
+
+
+def _usage(usage: TokenUsage | None) -> Usage | None:
+    if usage is None:
+        return None
+    return Usage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_tokens=usage.cached_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        estimated=usage.estimated,
+    )
+
+
+def read_answer(call: ChatCall, target: Target, request: UpstreamRequest, body: bytes) -> tuple[bytes, Usage]:
+    """The caller's body for a successful non-streamed answer, and the call's usage."""
+    adapter = target.runtime.adapter
+    if not request.translated:
+        usage = adapter.parse_response(body)
+        if usage is None:
+            usage = Usage(
+                input_tokens=estimate_input_tokens(call),
+                output_tokens=_estimate_body_output(adapter.wire, body),
+                estimated=True,
+            )
+        return body, usage
+    try:
+        parsed = CODECS[adapter.wire].parse_response(orjson.loads(body))
+    except SwitchyardError:
+        raise
+    except Exception as exc:
+        raise UpstreamError(
+            f"provider '{target.runtime.slug}' answered with a body the gateway cannot read: {exc}",
+            code="bad_upstream_response",
+        ) from None
+    answer = orjson.dumps(CODECS[call.protocol].build_response(parsed, call.model))
+    usage = _usage(parsed.usage)
+    if usage is None:
+        usage = Usage(
+            input_tokens=estimate_input_tokens(call),
+            output_tokens=_estimate_response(parsed),
+            estimated=True,
+        )
+    return answer, usage
+
+
+class TranslatingRelay:
+    """A StreamRelay over `StreamTranslator`: upstream events in, caller events out."""
+
+    __slots__ = ("_translator",)
+
+    def __init__(self, translator: StreamTranslator) -> None:
+        self._translator = translator
+
+    @property
+    def usage(self) -> Usage | None:
+        return _usage(self._translator.usage)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._translator.feed(chunk)
+
+    def finish(self) -> bytes:
+        return self._translator.finish()
+
+
+class EstimatingRelay:
+    """Wraps a relay and keeps the upstream's chunks while it has reported no usage, so
+    that a stream which never does is counted locally at its end."""
+
+    __slots__ = ("_call", "_chunks", "_inner", "_wire", "usage")
+
+    def __init__(self, inner: StreamRelay, call: ChatCall, wire: str) -> None:
+        self._inner = inner
+        self._call = call
+        self._wire = wire
+        self._chunks: list[bytes] = []
+        self.usage: Usage | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = self._inner.feed(chunk)
+        if self._inner.usage is None:
+            self._chunks.append(chunk)
+        elif self._chunks:
+            self._chunks = []
+        return out
+
+    def finish(self) -> bytes:
+        out = self._inner.finish()
+        self.usage = self._inner.usage
+        if self.usage is None:
+            self.usage = Usage(
+                input_tokens=estimate_input_tokens(self._call),
+                output_tokens=_estimate_stream_output(self._wire, self._chunks),
+                estimated=True,
+            )
+        self._chunks = []
+        return out
+
+
+def stream_relay_for(call: ChatCall, target: Target, request: UpstreamRequest) -> EstimatingRelay:
+    adapter = target.runtime.adapter
+    inner: StreamRelay
+    if request.translated:
+        # Anthropic callers always get usage in their stream; OpenAI callers when asked.
+        include_usage = call.wants_usage or call.protocol != Wire.OPENAI
+        inner = TranslatingRelay(StreamTranslator(adapter.wire, call.protocol, call.model, include_usage))
+    else:
+        inner = adapter.stream_relay(strip_usage=request.strip_usage)
+    return EstimatingRelay(inner, call, adapter.wire)
+
+
+# --- local counting: never fails a call ----------------------------------------------
+
+
+def estimate_input_tokens(call: ChatCall) -> int:
+    """Prompt tokens of the caller's request, counted locally."""
+    payload: dict[str, Any] = call.payload
+    if call.protocol == Wire.ANTHROPIC and "max_tokens" not in payload:
+        payload = {**payload, "max_tokens": 1}  # count_tokens bodies have none
+    try:
+        return estimate_request_tokens(CODECS[call.protocol].parse_request(payload))
+    except Exception:
+        log.warning("could not count the prompt tokens of a %s request", call.protocol, exc_info=True)
+        return 0
+
+
+def _estimate_response(response: Any) -> int:
+    try:
+        return estimate_response_tokens(response)
+    except Exception:
+        log.warning("could not count the tokens of an answer", exc_info=True)
+        return 0
+
+
+def _estimate_body_output(wire: str, body: bytes) -> int:
+    try:
+        parsed = CODECS[wire].parse_response(orjson.loads(body))
+    except Exception:
+        log.warning("could not read a %s answer to count its tokens", wire, exc_info=True)
+        return 0
+    return _estimate_response(parsed)
+
+
+def _stream_text(event: StreamEvent) -> str:
+    if isinstance(event, TextDelta | ThinkingDelta):
+        return event.text
+    if isinstance(event, ToolCallDelta):
+        return event.arguments
+    if isinstance(event, ToolCallStart):
+        return event.name
+    return ""
+
+
+def _estimate_stream_output(wire: str, chunks: list[bytes]) -> int:
+    try:
+        decoder = CODECS[wire].stream_decoder()
+        events: list[StreamEvent] = []
+        for chunk in chunks:
+            events.extend(decoder.feed(chunk))
+        events.extend(decoder.finish())
+        return estimate_text_tokens("".join(_stream_text(e) for e in events))
+    except Exception:
+        log.warning("could not read a %s stream to count its tokens", wire, exc_info=True)
+        return 0

@@ -1,0 +1,52 @@
+"""Azure OpenAI: the OpenAI wire protocol on deployment URLs, with an `api-key` header.
+
+The deployment is the target's upstream model. `api_path` is the URL template after
+`base_url` (`{deployment}` is replaced per call); the default is
+`/openai/deployments/{deployment}/chat/completions?api-version=2024-10-21`. An `api_path`
+that is only a query (`?api-version=2025-04-01-preview`) keeps the default path with that
+API version. The v1 API (`/openai/v1/chat/completions`, model in the body) is an
+`api_path` without `{deployment}`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from .base import ApiFormat, Operation
+from .openai_compat import OpenAICompatAdapter
+
+__all__ = ["DEFAULT_API_VERSION", "AzureOpenAIAdapter"]
+
+DEFAULT_API_VERSION = "2024-10-21"
+_DEFAULT_PATH = "/openai/deployments/{deployment}/chat/completions"
+_DEPLOYMENT = "{deployment}"
+
+
+class AzureOpenAIAdapter(OpenAICompatAdapter):
+    api_format: str = ApiFormat.AZURE
+
+    def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
+        base = base_url.rstrip("/")
+        if not api_path or api_path.startswith("?"):
+            query = api_path or f"?api-version={DEFAULT_API_VERSION}"
+            chat = base + _DEFAULT_PATH + query
+        else:
+            chat = base + "/" + api_path.lstrip("/")
+        path, sep, query = chat.partition("?")
+        urls: dict[str, str] = {Operation.CHAT: chat}
+        if path.endswith("/chat/completions"):
+            urls[Operation.EMBEDDINGS] = path.removesuffix("chat/completions") + "embeddings" + sep + query
+        return urls
+
+    def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+        headers: dict[str, str] = {"content-type": "application/json", "accept-encoding": "identity"}
+        if api_key:
+            headers["api-key"] = api_key
+        for name, value in extra_headers.items():
+            headers[name.lower()] = value
+        return tuple(headers.items())
+
+    def url_for(self, url: str, upstream_model: str) -> str:
+        if _DEPLOYMENT not in url:
+            return url
+        return url.replace(_DEPLOYMENT, quote(upstream_model, safe=""))
