@@ -233,7 +233,7 @@ def start_portkey(procs: Processes, layout: Layout, portkey_dir: Path, mock_port
         caller_headers={ANTHROPIC: {"anthropic-version": ANTHROPIC_VERSION}},
         upstream_headers={
             OPENAI: {"x-portkey-provider": "openai"},
-            ANTHROPIC: {"x-portkey-provider": "anthropic", "x-api-key": UPSTREAM_KEY},
+            ANTHROPIC: {"x-portkey-provider": "anthropic"},
         },
         pid=proc.pid,
     )
