@@ -59,7 +59,7 @@ def _banner(
         "",
         "Switchyard is up (embedded mode: SQLite, in-process bus, in-memory counters).",
         "",
-        f"  data plane     {dataplane}/v1        (OpenAI-compatible)",
+        f"  data plane     {dataplane}/v1        (OpenAI SDK base_url; Anthropic SDK: {dataplane})",
         f"  control plane  {controlplane}/api/v1  (docs: {controlplane}/docs)",
         f"  admin login    {creds.email} / {creds.password}",
         f"  API key        {key}",
