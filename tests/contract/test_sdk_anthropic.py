@@ -173,9 +173,12 @@ def test_tool_use_and_result_round_trip(client: anthropic.Anthropic, model: str,
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("source", ["url", "base64"])
 @pytest.mark.parametrize("model", MODELS)
-def test_image_input(client: anthropic.Anthropic, model: str, source: str, mode: str) -> None:
+def test_image_input(
+    client: anthropic.Anthropic, stack: SplitStack, model: str, source: str, mode: str
+) -> None:
+    # A URL only the gateway's network reaches: Gemini gets the image inline.
     image_source = (
-        {"type": "url", "url": "https://example.com/cat.png"}
+        {"type": "url", "url": f"http://127.0.0.1:{stack.mock_port}/_images/pixel.png"}
         if source == "url"
         else {"type": "base64", "media_type": "image/png", "data": PNG_B64}
     )

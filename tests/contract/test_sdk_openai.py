@@ -204,8 +204,10 @@ def test_strict_pydantic_tool_schema(client: openai.OpenAI, model: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("source", ["url", "base64"])
 @pytest.mark.parametrize("model", MODELS)
-def test_image_input(client: openai.OpenAI, model: str, source: str, mode: str) -> None:
-    url = "https://example.com/cat.png" if source == "url" else f"data:image/png;base64,{PNG_B64}"
+def test_image_input(client: openai.OpenAI, stack: SplitStack, model: str, source: str, mode: str) -> None:
+    # A URL only the gateway's network reaches: Gemini gets the image inline.
+    pixel = f"http://127.0.0.1:{stack.mock_port}/_images/pixel.png"
+    url = pixel if source == "url" else f"data:image/png;base64,{PNG_B64}"
     content = [
         {"type": "text", "text": "what is in this picture?"},
         {"type": "image_url", "image_url": {"url": url}},
@@ -271,6 +273,8 @@ def test_embeddings(client: openai.OpenAI, model: str) -> None:
         ("az-model", "/openai/deployments/my-deployment/chat/completions", "api-key", UPSTREAM_KEYS["az"]),
         ("claude-model", "/v1/messages", "x-api-key", UPSTREAM_KEYS["an"]),
         ("gem-model", "/v1beta/models/gemini-mock:generateContent", "x-goog-api-key", UPSTREAM_KEYS["ge"]),
+        # auth_header: X-Api-Key on an OpenAI-format provider: the raw key, no Bearer.
+        ("xk-model", "/v1/chat/completions", "x-api-key", UPSTREAM_KEYS["xk"]),
     ],
 )
 def test_upstream_gets_its_own_protocol_and_credentials(
@@ -282,6 +286,8 @@ def test_upstream_gets_its_own_protocol_and_credentials(
     assert request["path"] == path
     assert request["headers"].get(auth_header) == auth_value
     assert APP_KEY not in json.dumps(request["headers"])  # the gateway key never leaks upstream
+    if model == "xk-model":
+        assert "authorization" not in request["headers"]
     if model == "az-model":
         assert request["query"] == {"api-version": "2025-01-01-preview"}
     if model == "claude-model":

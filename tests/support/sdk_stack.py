@@ -34,6 +34,7 @@ UPSTREAM_KEYS = {
     "az": "az-upstream-key",
     "an": "sk-ant-upstream",
     "ge": "g-upstream-key",
+    "xk": "xk-upstream-key",
 }
 
 
@@ -57,12 +58,19 @@ def sdk_config_yaml(mock_port: int, _closed_port: int) -> str:
             api_key: {UPSTREAM_KEYS["az"]}
           - {{slug: an, api_format: anthropic, base_url: {mock}, api_key: {UPSTREAM_KEYS["an"]}}}
           - {{slug: ge, api_format: gemini, base_url: {mock}, api_key: {UPSTREAM_KEYS["ge"]}}}
+          # OpenAI wire, raw key in a header of its own (auth_header) instead of Bearer.
+          - slug: xk
+            api_format: openai
+            base_url: {mock}/v1
+            auth_header: X-Api-Key
+            api_key: {UPSTREAM_KEYS["xk"]}
         models:
           - {{name: oa-model, targets: [{{provider: oa, model: gpt-mock}}]}}
           - {{name: ds-model, targets: [{{provider: ds, model: deepseek-reasoner}}]}}
           - {{name: az-model, targets: [{{provider: az, model: my-deployment}}]}}
           - {{name: claude-model, targets: [{{provider: an, model: claude-mock}}]}}
           - {{name: gem-model, targets: [{{provider: ge, model: gemini-mock}}]}}
+          - {{name: xk-model, targets: [{{provider: xk, model: gpt-mock}}]}}
           - {{name: oa-nousage, targets: [{{provider: oa, model: no-usage}}]}}
           - {{name: claude-nousage, targets: [{{provider: an, model: no-usage}}]}}
           - {{name: gem-nousage, targets: [{{provider: ge, model: no-usage}}]}}

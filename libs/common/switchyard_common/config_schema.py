@@ -7,6 +7,7 @@ dangling references are all reported, each with its path inside the document.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -18,6 +19,8 @@ from .errors import ConfigError, ConfigIssue
 
 __all__ = [
     "API_FORMATS",
+    "AUTH_HEADER_BEARER",
+    "AUTH_HEADER_NONE",
     "CAPABILITIES",
     "BudgetSpec",
     "ConfigDocument",
@@ -29,10 +32,20 @@ __all__ = [
     "ProviderSpec",
     "TargetSpec",
     "load_config_file",
+    "normalize_auth_header",
     "parse_config",
 ]
 
 API_FORMATS = ("openai", "anthropic", "gemini", "azure", "mock")
+# `ProviderSpec.auth_header` values with a meaning of their own; anything else non-empty
+# is the name of the header that carries the raw credential.
+AUTH_HEADER_BEARER = "bearer"
+AUTH_HEADER_NONE = "none"
+# RFC 9110 `token`: the characters a header field name may use.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Headers the HTTP client owns (framing, routing, body type): a credential there would
+# break the request rather than authenticate it.
+_RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection"})
 CAPABILITIES = ("llm", "embedding", "image", "asr", "tts", "ocr", "vision-segment")
 PRICE_UNITS = (
     "input_token",
@@ -45,6 +58,22 @@ PRICE_UNITS = (
     "second",
     "character",
 )
+
+
+def normalize_auth_header(value: str) -> str:
+    """The canonical form of a provider's `auth_header` ("bearer" and "none" lower-case,
+    header names as written); ValueError when it is neither those nor a usable header name."""
+    value = value.strip()
+    if value.lower() in (AUTH_HEADER_BEARER, AUTH_HEADER_NONE):
+        return value.lower()
+    if value and not _HEADER_NAME.fullmatch(value):
+        raise ValueError(
+            f"not a valid HTTP header name: {value!r} (use '{AUTH_HEADER_BEARER}', "
+            f"'{AUTH_HEADER_NONE}' or a header name such as X-Api-Key)"
+        )
+    if value.lower() in _RESERVED_HEADERS:
+        raise ValueError(f"{value!r} cannot carry the credential")
+    return value
 
 
 class _Strict(BaseModel):
@@ -63,10 +92,18 @@ class ProviderSpec(_Strict):
     api_path: str = ""
     api_key: str | None = None
     api_key_env: str | None = None
+    # Empty: the api_format's own header; "bearer": `Authorization: Bearer <key>`;
+    # "none": no credential sent; otherwise a header name carrying the raw key.
+    auth_header: str = Field(default="", max_length=100)
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: float = Field(default=600.0, gt=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     models: list[str] = Field(default_factory=list)
+
+    @field_validator("auth_header")
+    @classmethod
+    def _auth_header(cls, value: str) -> str:
+        return normalize_auth_header(value)
 
     @field_validator("base_url")
     @classmethod

@@ -121,10 +121,14 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamStatusError(UpstreamError):
     """The provider answered with an error status; its body is passed back."""
 
-    def __init__(self, status: int, body: Any, message: str) -> None:
+    def __init__(
+        self, status: int, body: Any, message: str, *, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         super().__init__(message, code="upstream_error")
         self.status = status
         self.body = body
+        # Upstream response headers the caller must see too (Retry-After and the like).
+        self.headers = headers
 
 
 class ConfigIssue:

@@ -37,6 +37,7 @@ def export_document(session: Session) -> ConfigDocument:
             base_url=p.base_url,
             api_path=p.api_path,
             api_key_env=p.api_key_env,
+            auth_header=p.auth_header or "",
             headers=dict(p.headers or {}),
             timeout_seconds=p.timeout_seconds,
             connect_timeout_seconds=p.connect_timeout_seconds,
@@ -82,6 +83,9 @@ def export_dict(session: Session) -> dict[str, Any]:
     data = export_document(session).model_dump(mode="json", exclude_none=True)
     for provider in data["providers"]:
         provider.pop("api_key", None)
+        # The common case is the api_format's own header; only a choice is worth showing.
+        if not provider.get("auth_header"):
+            provider.pop("auth_header", None)
     for key in data["keys"]:
         key.pop("value", None)
         key.pop("value_env", None)

@@ -44,6 +44,7 @@ class ProviderState:
     api_key: str | None = None
     has_api_key: bool = False
     api_key_env: str | None = None
+    auth_header: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     timeout_seconds: float = 600.0
     connect_timeout_seconds: float = 10.0
@@ -114,6 +115,7 @@ def _provider_fields(spec: ProviderSpec, cur: ProviderState) -> list[str]:
             ("api_format", spec.api_format, cur.api_format),
             ("base_url", spec.base_url, cur.base_url),
             ("api_path", spec.api_path, cur.api_path),
+            ("auth_header", spec.auth_header, cur.auth_header),
             ("headers", dict(spec.headers), dict(cur.headers)),
             ("timeout_seconds", spec.timeout_seconds, cur.timeout_seconds),
             ("connect_timeout_seconds", spec.connect_timeout_seconds, cur.connect_timeout_seconds),

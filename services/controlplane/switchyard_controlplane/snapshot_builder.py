@@ -26,6 +26,7 @@ def _provider(p: Provider) -> pb.Provider:
         # Passed through as stored: the data plane decrypts with the shared secret key.
         api_key_encrypted=p.api_key_encrypted or "",
         api_key_env=p.api_key_env or "",
+        auth_header=p.auth_header or "",
         extra_headers=dict(p.headers or {}),
         timeout_seconds=p.timeout_seconds,
         connect_timeout_seconds=p.connect_timeout_seconds,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 from switchyard_common.errors import (
@@ -29,7 +29,7 @@ from .providers.base import ChatCall, ProviderRuntime, UpstreamRequest, Wire
 from .upstream import Upstream, UpstreamResponse, local_response
 from .usage_events import CallRecord, UsageEmitter
 
-__all__ = ["CLIENT_CLOSED", "CallHandler", "Incoming", "not_ready"]
+__all__ = ["CLIENT_CLOSED", "CallHandler", "Incoming", "not_ready", "retry_headers"]
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,23 @@ _MAX_ERROR_BODY = 1024 * 1024
 # Upstream statuses after which the next target is tried: the target (not the request)
 # is the problem, or it is out of capacity.
 _FAILOVER_STATUSES = frozenset({401, 403, 404, 408, 429})
+# Statuses whose Retry-After (and the OpenAI / Anthropic SDKs' millisecond variant)
+# reach the caller. 529 is Anthropic's "overloaded".
+_RETRY_STATUSES = frozenset({429, 503, 529})
+_RETRY_HEADERS = ("retry-after", "retry-after-ms")
 # Status recorded when the caller went away before the answer was complete (nginx's).
 CLIENT_CLOSED = 499
 # Caller headers that Anthropic upstreams must see when the caller speaks Anthropic.
 _ANTHROPIC_FORWARD = frozenset({b"anthropic-version", b"anthropic-beta"})
+
+
+def retry_headers(response: UpstreamResponse) -> tuple[tuple[str, str], ...]:
+    """The upstream's retry hints on a rate-limit or overload answer, passed to the
+    caller as they are: the SDKs' retry loops wait as these say."""
+    if response.status not in _RETRY_STATUSES:
+        return ()
+    found = ((name, response.header(name)) for name in _RETRY_HEADERS)
+    return tuple((name, value) for name, value in found if value)
 
 
 def not_ready() -> ServiceUnavailable:
@@ -177,7 +190,7 @@ class CallHandler:
         call: ChatCall,
         record: CallRecord,
         targets: tuple[Target, ...],
-        build: Callable[[Target], UpstreamRequest | None],
+        build: Callable[[Target], Awaitable[UpstreamRequest | None]],
         unsupported: Callable[[Target], SwitchyardError] | None = None,
     ) -> tuple[Target, UpstreamRequest, UpstreamResponse, float]:
         """The first target that answers with a success status, in order; raises the
@@ -189,7 +202,7 @@ class CallHandler:
             runtime = target.runtime
             record.provider = runtime.slug
             record.upstream_model = target.upstream_model
-            request = build(target)
+            request = await build(target)
             if request is None:
                 if failure is None and unsupported is not None:
                     failure = unsupported(target)
@@ -208,7 +221,7 @@ class CallHandler:
             if response.status < 400:
                 return target, request, response, attempt_started
             body = await response.read(_MAX_ERROR_BODY)
-            failure = upstream_failure(call, runtime, response.status, body)
+            failure = upstream_failure(call, runtime, response.status, body, retry_headers(response))
             self._attempt(record, target, "error", attempt_started)
             if last or not (response.status >= 500 or response.status in _FAILOVER_STATUSES):
                 raise failure

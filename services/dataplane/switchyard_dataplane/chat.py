@@ -15,6 +15,7 @@ from .asgi_io import Receive, Send, read_body, send_response
 from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, not_ready
 from .chat_request import parse_chat_body, parse_messages_body
 from .exchange import read_answer, stream_relay_for, upstream_request
+from .image_inline import ImageFetcher
 from .index import SnapshotIndex, Target
 from .providers.base import ChatCall, UpstreamRequest, Wire
 from .upstream import UpstreamResponse
@@ -42,8 +43,9 @@ class ChatHandler(CallHandler):
         route = index.route_for(record.key, call.model)
         record.capability = route.capability
         record.prices = index.prices_for(route.name)
+        images = ImageFetcher(self._upstream)
         target, request, response, attempt_started = await self._call_targets(
-            call, record, route.ordered_targets(), lambda t: upstream_request(call, t)
+            call, record, route.ordered_targets(), lambda t: upstream_request(call, t, images)
         )
         if request.stream:
             await self._relay_stream(call, record, target, request, response, receive, send, attempt_started)
@@ -128,12 +130,18 @@ class ChatHandler(CallHandler):
             await response.aclose()
         tail = relay.finish()
         record.usage = relay.usage
+        if outcome == "ok" and relay.error is not None:
+            # The upstream failed after its 200: the caller got the error event (in its
+            # protocol) under that status, which is what the record keeps; the error
+            # type tells billing and audit the answer is not a complete one.
+            outcome = "error"
+            record.error_type = "upstream_stream_error"
         self._attempt(record, target, "ok" if outcome == "client_closed" else outcome, attempt_started)
         if outcome == "client_closed":
             record.status = CLIENT_CLOSED
             record.error_type = "client_closed"
             return
-        if outcome != "ok":
+        if outcome in ("timeout", "unreachable"):
             # Headers are gone already: the caller sees the stream end early.
             record.error_type = "upstream_stream_interrupted"
         await send({"type": "http.response.body", "body": tail, "more_body": False})

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from switchyard_common.errors import SwitchyardError, UpstreamError, UpstreamStatusError
 
+from .image_inline import ImageFetcher
 from .index import Target
 from .protocols.ir import (
     StreamEvent,
@@ -25,7 +26,14 @@ from .protocols.ir import (
     ToolCallDelta,
     ToolCallStart,
 )
-from .protocols.translate import CODECS, StreamTranslator, translate_error, translate_request
+from .protocols.translate import (
+    CODECS,
+    StreamTranslator,
+    build_request,
+    parse_request,
+    translate_error,
+    translate_request,
+)
 from .providers.base import ChatCall, ProviderRuntime, StreamRelay, UpstreamRequest, Usage, Wire
 from .token_count import estimate_request_tokens, estimate_response_tokens, estimate_text_tokens
 
@@ -42,27 +50,38 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def upstream_request(call: ChatCall, target: Target) -> UpstreamRequest:
+async def upstream_request(call: ChatCall, target: Target, images: ImageFetcher) -> UpstreamRequest:
     """The chat request for one attempt (each failover attempt builds its own: targets
-    may speak different protocols)."""
+    may speak different protocols). Images given by URL are downloaded and sent inline
+    to Gemini (image_inline.py); `images` keeps them across the call's attempts."""
     runtime = target.runtime
     adapter = runtime.adapter
     if call.protocol == adapter.wire:
         return adapter.build_request(runtime, call, target.upstream_model)
-    payload = translate_request(call.protocol, adapter.wire, call.payload, target.upstream_model)
+    if adapter.wire == Wire.GEMINI:
+        request = parse_request(call.protocol, call.payload)
+        await images.inline(request)
+        payload = build_request(adapter.wire, request, target.upstream_model)
+    else:
+        payload = translate_request(call.protocol, adapter.wire, call.payload, target.upstream_model)
     return adapter.build_request(runtime, call, target.upstream_model, payload)
 
 
 def upstream_failure(
-    call: ChatCall, runtime: ProviderRuntime, status: int, body: bytes
+    call: ChatCall,
+    runtime: ProviderRuntime,
+    status: int,
+    body: bytes,
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> UpstreamStatusError:
-    """The upstream's error status and body, in the caller's protocol."""
+    """The upstream's error status and body, in the caller's protocol; `headers` (its
+    retry hints) go to the caller as they are."""
     adapter = runtime.adapter
     message = f"provider '{runtime.slug}' answered HTTP {status}"
     if call.protocol == adapter.wire:
-        return UpstreamStatusError(status, adapter.error_body(status, body), message)
+        return UpstreamStatusError(status, adapter.error_body(status, body), message, headers=headers)
     caller_status, payload = translate_error(adapter.wire, call.protocol, status, body)
-    return UpstreamStatusError(caller_status, orjson.dumps(payload), message)
+    return UpstreamStatusError(caller_status, orjson.dumps(payload), message, headers=headers)
 
 
 def _usage(usage: TokenUsage | None) -> Usage | None:
@@ -121,6 +140,11 @@ class TranslatingRelay:
     def usage(self) -> Usage | None:
         return _usage(self._translator.usage)
 
+    @property
+    def error(self) -> str | None:
+        error = self._translator.error
+        return None if error is None else error.message
+
     def feed(self, chunk: bytes) -> bytes:
         return self._translator.feed(chunk)
 
@@ -140,6 +164,10 @@ class EstimatingRelay:
         self._wire = wire
         self._chunks: list[bytes] = []
         self.usage: Usage | None = None
+
+    @property
+    def error(self) -> str | None:
+        return self._inner.error
 
     def feed(self, chunk: bytes) -> bytes:
         out = self._inner.feed(chunk)
@@ -168,7 +196,16 @@ def stream_relay_for(call: ChatCall, target: Target, request: UpstreamRequest) -
     if request.translated:
         # Anthropic callers always get usage in their stream; OpenAI callers when asked.
         include_usage = call.wants_usage or call.protocol != Wire.OPENAI
-        inner = TranslatingRelay(StreamTranslator(adapter.wire, call.protocol, call.model, include_usage))
+        translator = StreamTranslator(
+            adapter.wire,
+            call.protocol,
+            call.model,
+            include_usage,
+            # Anthropic clients read the prompt's size from message_start, which
+            # upstreams that count only at the end cannot fill: they see an estimate.
+            start_usage=(lambda: _start_usage(call)) if call.protocol == Wire.ANTHROPIC else None,
+        )
+        inner = TranslatingRelay(translator)
     else:
         inner = adapter.stream_relay(strip_usage=request.strip_usage)
     return EstimatingRelay(inner, call, adapter.wire)
@@ -187,6 +224,10 @@ def estimate_input_tokens(call: ChatCall) -> int:
     except Exception:
         log.warning("could not count the prompt tokens of a %s request", call.protocol, exc_info=True)
         return 0
+
+
+def _start_usage(call: ChatCall) -> TokenUsage:
+    return TokenUsage(input_tokens=estimate_input_tokens(call), estimated=True)
 
 
 def _estimate_response(response: Any) -> int:

@@ -63,6 +63,7 @@ def error_response(exc: SwitchyardError, protocol: str = "openai") -> ErrorRespo
     """
     headers = [_JSON]
     if isinstance(exc, UpstreamStatusError) and isinstance(exc.body, bytes):
+        headers.extend((n.encode("latin-1"), v.encode("latin-1", "replace")) for n, v in exc.headers)
         return exc.status, headers, exc.body
     if isinstance(exc, RateLimited):
         headers.append((b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode()))

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from switchyard_common.config_schema import normalize_auth_header
 from switchyard_common.errors import (
     AuthenticationError,
     ConfigError,
@@ -223,13 +224,18 @@ def _provider_runtime(
     if not adapter.answers_locally and not provider.base_url:
         issues.append(ConfigIssue(where, "has no base_url"))
         return None
+    try:
+        auth_header = normalize_auth_header(provider.auth_header)
+    except ValueError as exc:
+        issues.append(ConfigIssue(f"{where}.auth_header", str(exc)))
+        return None
     urls = adapter.upstream_urls(provider.base_url, provider.api_path)
     return ProviderRuntime(
         slug=provider.slug,
         api_format=provider.api_format,
         url=urls[Operation.CHAT],
         urls=MappingProxyType(urls),
-        headers=adapter.static_headers(api_key, dict(provider.extra_headers)),
+        headers=adapter.static_headers(api_key, dict(provider.extra_headers), auth_header),
         timeout_seconds=provider.timeout_seconds if provider.timeout_seconds > 0 else 600.0,
         connect_timeout_seconds=provider.connect_timeout_seconds
         if provider.connect_timeout_seconds > 0

@@ -10,11 +10,11 @@ import orjson
 from switchyard_common.errors import InvalidRequest, SwitchyardError, UpstreamTimeout, UpstreamUnreachable
 
 from .asgi_io import Receive, Send, read_body
-from .call_handler import CallHandler, Incoming
+from .call_handler import CallHandler, Incoming, retry_headers
 from .chat_request import parse_count_tokens_body, parse_embeddings_body
 from .exchange import estimate_input_tokens, upstream_failure
 from .index import SnapshotIndex, Target
-from .providers.base import ChatCall, Operation, Usage, Wire
+from .providers.base import ChatCall, Operation, UpstreamRequest, Usage, Wire
 from .token_count import estimate_text_tokens
 from .usage_events import CallRecord
 
@@ -51,12 +51,11 @@ class EmbeddingsHandler(CallHandler):
                 param="model",
             )
 
+        async def build(t: Target) -> UpstreamRequest | None:
+            return t.runtime.adapter.side_request(t.runtime, Operation.EMBEDDINGS, call, t.upstream_model)
+
         target, _, response, attempt_started = await self._call_targets(
-            call,
-            record,
-            route.ordered_targets(),
-            lambda t: t.runtime.adapter.side_request(t.runtime, Operation.EMBEDDINGS, call, t.upstream_model),
-            unsupported,
+            call, record, route.ordered_targets(), build, unsupported
         )
         try:
             body = await response.read()
@@ -97,7 +96,7 @@ class CountTokensHandler(CallHandler):
                 pass  # an estimate beats no answer
             else:
                 if response.status >= 400:
-                    raise upstream_failure(call, runtime, response.status, body)
+                    raise upstream_failure(call, runtime, response.status, body, retry_headers(response))
                 await self._send_json(record, send, response.status, body, "application/json")
                 return
         counted = orjson.dumps({"input_tokens": estimate_input_tokens(call)})

@@ -36,6 +36,10 @@ class UpstreamResponse(Protocol):
 
     async def aclose(self) -> None: ...
 
+    def header(self, name: str) -> str | None:
+        """A response header (lower-case `name`); None when absent."""
+        ...
+
 
 class Upstream(Protocol):
     async def send(
@@ -48,6 +52,17 @@ class Upstream(Protocol):
         read_timeout: float,
     ) -> UpstreamResponse:
         """POST `body`; returns once the status and headers are in."""
+        ...
+
+    async def get(
+        self,
+        url: str,
+        headers: tuple[tuple[str, str], ...],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> UpstreamResponse:
+        """GET `url` (no redirects followed); returns once the status and headers are in."""
         ...
 
     async def aclose(self) -> None: ...
@@ -71,6 +86,9 @@ class _LocalResponse:
         return body if limit is None else body[:limit]
 
     async def aclose(self) -> None:
+        return None
+
+    def header(self, name: str) -> str | None:
         return None
 
 
@@ -116,6 +134,9 @@ class _HttpxResponse:
     async def aclose(self) -> None:
         await self._response.aclose()
 
+    def header(self, name: str) -> str | None:
+        return self._response.headers.get(name)
+
 
 class HttpxUpstream:
     """Calls upstreams through an httpx transport (the transport directly: AsyncClient's
@@ -133,13 +154,34 @@ class HttpxUpstream:
         connect_timeout: float,
         read_timeout: float,
     ) -> UpstreamResponse:
+        return await self._request("POST", url, headers, body, connect_timeout, read_timeout)
+
+    async def get(
+        self,
+        url: str,
+        headers: tuple[tuple[str, str], ...],
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> UpstreamResponse:
+        return await self._request("GET", url, headers, None, connect_timeout, read_timeout)
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        headers: tuple[tuple[str, str], ...],
+        body: bytes | None,
+        connect_timeout: float,
+        read_timeout: float,
+    ) -> UpstreamResponse:
         timeouts = {
             "connect": connect_timeout,
             "read": read_timeout,
             "write": read_timeout,
             "pool": connect_timeout,
         }
-        request = httpx.Request("POST", url, headers=headers, content=body, extensions={"timeout": timeouts})
+        request = httpx.Request(method, url, headers=headers, content=body, extensions={"timeout": timeouts})
         try:
             response = await self._transport.handle_async_request(request)
         except httpx.TimeoutException as exc:

@@ -6,12 +6,14 @@ so any base URL / api_path prefix works (Azure deployment paths included):
   .../messages, .../messages/count_tokens   Anthropic
   .../models/{model}:generateContent        Gemini (also :streamGenerateContent, :countTokens)
   GET /_requests, DELETE /_requests         what was received (path, query, headers, body)
+  GET /_images/pixel.png                    a 1x1 PNG (an image URL the gateway can fetch)
   GET /_health                              liveness
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -26,6 +28,9 @@ from . import anthropic_messages, gemini, openai_chat
 from .behaviour import MockInvalid, MockUnauthorized, error_status, slow_seconds
 
 RECEIVED: list[dict[str, Any]] = []
+PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 
 _AZURE = re.compile(r"/openai/deployments/([^/]+)/")
 _GEMINI = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)$")
@@ -115,6 +120,8 @@ async def dispatch(request: Request) -> Response:
         return JSONResponse(RECEIVED)
     if path == "/_health":
         return JSONResponse({"ok": True})
+    if request.method == "GET" and path == "/_images/pixel.png":
+        return Response(PIXEL_PNG, media_type="image/png")
     if request.method == "GET" and path.endswith("/models"):
         return JSONResponse({"object": "list", "data": [{"id": "mock-upstream", "object": "model"}]})
 

@@ -31,6 +31,9 @@ _STATUS = {
     504: "DEADLINE_EXCEEDED",
 }
 
+# File URIs the mock accepts: Files API resources and Cloud Storage objects.
+_GOOGLE_URIS = ("gs://", "https://generativelanguage.googleapis.com/")
+
 
 def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
@@ -98,8 +101,13 @@ def _parts_text(parts: Any, where: str, turn: Turn) -> tuple[str, int, list[str]
                 raise MockInvalid(f"{where}.parts[{i}].inline_data: mime_type and data are required")
             images += 1
         elif isinstance(file_data, dict):
-            if not _get(file_data, "fileUri"):
+            uri = _get(file_data, "fileUri")
+            if not uri:
                 raise MockInvalid(f"{where}.parts[{i}].file_data.file_uri: required")
+            if not str(uri).startswith(_GOOGLE_URIS):
+                # What the API answered for any other URI before it fetched public ones
+                # (and still does for models that do not).
+                raise MockInvalid(f"Invalid or unsupported file uri: {uri}")
             images += 1
         elif isinstance(call, dict):
             if not isinstance(call.get("name"), str) or not isinstance(call.get("args", {}), dict):

@@ -52,7 +52,8 @@ def check_auth(headers: dict[str, str], *, azure: bool, query: dict[str, str]) -
             raise MockUnauthorized("Access denied due to missing subscription key (api-key header).")
         if not query.get("api-version"):
             raise MockInvalid("Missing required query parameter: api-version")
-    elif not headers.get("authorization", "").startswith("Bearer "):
+    # Some OpenAI-compatible servers take the raw key in x-api-key (auth_header).
+    elif not (headers.get("authorization", "").startswith("Bearer ") or headers.get("x-api-key")):
         raise MockUnauthorized("You didn't provide an API key (Authorization: Bearer).")
 
 

@@ -78,3 +78,43 @@ def test_duplicates_and_dangling_key_references() -> None:
     # References to things that already exist in the store are fine.
     known = doc.reference_issues(known_orgs={"nobody"}, known_models={"nothing"})
     assert [str(i) for i in known] == ["organizations[1].name: duplicate name 'a'"]
+
+
+def _provider_auth(value: str) -> dict[str, object]:
+    return {
+        "providers": [
+            {"slug": "up", "api_format": "openai", "base_url": "https://up.example", "auth_header": value}
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("", ""), ("bearer", "bearer"), ("Bearer", "bearer"), (" NONE ", "none"), ("X-Api-Key", "X-Api-Key")],
+)
+def test_auth_header_accepts_styles_and_header_names(given: str, stored: str) -> None:
+    assert parse_config(_provider_auth(given)).providers[0].auth_header == stored
+
+
+def test_auth_header_defaults_to_the_formats_own() -> None:
+    doc = parse_config(
+        {"providers": [{"slug": "up", "api_format": "gemini", "base_url": "https://g.example"}]}
+    )
+    assert doc.providers[0].auth_header == ""
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("X Api Key", "not a valid HTTP header name"),
+        ("x-api-key:", "not a valid HTTP header name"),
+        ("clé", "not a valid HTTP header name"),
+        ("Content-Length", "cannot carry the credential"),
+        ("host", "cannot carry the credential"),
+    ],
+)
+def test_bad_auth_header_is_reported_with_its_path(given: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_provider_auth(given))
+    [issue] = caught.value.issues
+    assert issue.path == "providers[0].auth_header" and message in issue.message

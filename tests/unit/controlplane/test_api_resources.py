@@ -66,6 +66,19 @@ async def test_provider_credentials_are_write_only(admin: httpx.AsyncClient, eng
         assert session.scalars(select(Provider)).one().api_key_encrypted is None
 
 
+async def test_provider_auth_header_is_set_validated_and_reset(admin: httpx.AsyncClient) -> None:
+    created = await admin.post("/api/v1/providers", json={**PROVIDER, "auth_header": "X-Api-Key"})
+    assert created.status_code == 201 and created.json()["auth_header"] == "X-Api-Key"
+    bearer = await admin.patch("/api/v1/providers/up", json={"auth_header": "Bearer"})
+    assert bearer.json()["auth_header"] == "bearer"
+    bad = await admin.patch("/api/v1/providers/up", json={"auth_header": "not a header"})
+    assert bad.status_code == 422 and _error(bad)["issues"][0]["path"] == "auth_header"
+    untouched = await admin.patch("/api/v1/providers/up", json={"timeout_seconds": 5})
+    assert untouched.json()["auth_header"] == "bearer"
+    reset = await admin.patch("/api/v1/providers/up", json={"auth_header": ""})
+    assert reset.json()["auth_header"] == ""
+
+
 async def test_models_prices_and_references(admin: httpx.AsyncClient) -> None:
     dangling = await admin.post("/api/v1/models", json=MODEL)
     assert dangling.status_code == 422

@@ -148,3 +148,36 @@ def test_revoked_flag_revokes_and_is_not_undone(engine: Engine, settings: Contro
     with Session(engine) as session:
         key = session.scalars(select(ApiKey).where(ApiKey.name == "billing")).one()
         assert key.revoked_at is not None
+
+
+def _with_auth_header(value: str | None) -> dict[str, Any]:
+    """DOCUMENT with the vllm provider's auth_header set (None: left out)."""
+    vllm = dict(DOCUMENT["providers"][1])
+    if value is not None:
+        vllm["auth_header"] = value
+    return {**DOCUMENT, "providers": [DOCUMENT["providers"][0], vllm]}
+
+
+def test_auth_header_is_applied_idempotently_and_exported(
+    engine: Engine, settings: ControlPlaneSettings
+) -> None:
+    doc = parse_config(_with_auth_header("X-Api-Key"))
+    apply_document(engine, settings, doc)
+    second = apply_document(engine, settings, doc)
+    assert not second.changed and {c.action for c in second.changes} == {"unchanged"}
+    with Session(engine) as session:
+        vllm = session.scalars(select(Provider).where(Provider.slug == "vllm")).one()
+        assert vllm.auth_header == "X-Api-Key"
+        exported = export_dict(session)
+    providers = {p["slug"]: p for p in exported["providers"]}
+    assert providers["vllm"]["auth_header"] == "X-Api-Key"
+    assert "auth_header" not in providers["deepseek"]  # the format's default is not shown
+    assert not apply_document(engine, settings, parse_config(exported)).changed
+
+    # Back to the format's default: one update naming only that field, then stable.
+    reset = apply_document(engine, settings, parse_config(_with_auth_header(None)))
+    updates = {(c.kind, c.name): c.fields for c in reset.changes if c.action == "update"}
+    assert updates == {("provider", "vllm"): ("auth_header",)}
+    assert not apply_document(engine, settings, parse_config(_with_auth_header(""))).changed
+    with Session(engine) as session:
+        assert "auth_header" not in export_dict(session)["providers"][1]

@@ -24,7 +24,13 @@ DOC = {
     "organizations": [{"name": "acme", "policy": {"audit": "metadata"}}],
     "providers": [
         {"slug": "up", "api_format": "anthropic", "base_url": "https://up.example", "api_key": "sk-up"},
-        {"slug": "env", "api_format": "openai", "base_url": "https://env.example", "api_key_env": "ENV_KEY"},
+        {
+            "slug": "env",
+            "api_format": "openai",
+            "base_url": "https://env.example",
+            "api_key_env": "ENV_KEY",
+            "auth_header": "X-Api-Key",
+        },
     ],
     "models": [
         {
@@ -62,6 +68,7 @@ def test_snapshot_carries_the_whole_config(engine: Engine, settings: ControlPlan
     assert SecretBox(settings.secret_key).decrypt(up.api_key_encrypted) == "sk-up"
     env = next(p for p in snap.providers if p.slug == "env")
     assert (env.api_key_encrypted, env.api_key_env) == ("", "ENV_KEY")
+    assert (env.auth_header, up.auth_header) == ("X-Api-Key", "")
     (model,) = snap.models
     assert [(t.provider_slug, t.upstream_model, t.priority, t.weight) for t in model.targets] == [
         ("up", "claude", 0, 2),

@@ -192,3 +192,62 @@ async def test_azure_serves_anthropic_callers_through_translation(
     assert upstream.headers["api-key"] == "sk-upstream-secret"
     assert orjson.loads(upstream.content)["stream_options"] == {"include_usage": True}
     assert gw.events[0].output_tokens == 2
+
+
+# Every header name an adapter may carry a credential in, to check nothing else leaks.
+_CREDENTIAL_HEADERS = {"authorization", "api-key", "x-api-key", "x-goog-api-key", "x-custom-key"}
+_FORMAT_DEFAULTS = {
+    "openai": ("authorization", "Bearer sk-up"),
+    "azure": ("api-key", "sk-up"),
+    "anthropic": ("x-api-key", "sk-up"),
+    "gemini": ("x-goog-api-key", "sk-up"),
+}
+
+
+@pytest.mark.parametrize("api_format", list(_FORMAT_DEFAULTS))
+@pytest.mark.parametrize(
+    ("auth_header", "expected"),
+    [
+        ("", None),  # None: the format's default
+        ("bearer", {"authorization": "Bearer sk-up"}),
+        ("none", {}),
+        ("X-Custom-Key", {"x-custom-key": "sk-up"}),
+        ("Authorization", {"authorization": "sk-up"}),  # a raw key in Authorization
+    ],
+)
+def test_auth_header_styles_for_every_format(
+    api_format: str, auth_header: str, expected: dict[str, str] | None
+) -> None:
+    headers = dict(ADAPTERS[api_format].static_headers("sk-up", {"X-Extra": "1"}, auth_header))
+    if expected is None:
+        expected = dict([_FORMAT_DEFAULTS[api_format]])
+    assert {k: v for k, v in headers.items() if k in _CREDENTIAL_HEADERS} == expected
+    assert headers["content-type"] == "application/json" and headers["x-extra"] == "1"
+    # Without a credential no style sends one.
+    bare = dict(ADAPTERS[api_format].static_headers("", {}, auth_header))
+    assert not set(bare) & _CREDENTIAL_HEADERS
+
+
+def test_auth_header_keeps_the_anthropic_version_and_yields_to_extra_headers() -> None:
+    anthropic = dict(ADAPTERS["anthropic"].static_headers("sk-up", {}, "none"))
+    assert anthropic["anthropic-version"] == "2023-06-01" and "x-api-key" not in anthropic
+    # An explicit extra header of the same name is the operator's last word.
+    overridden = dict(ADAPTERS["openai"].static_headers("sk-up", {"X-Api-Key": "fixed"}, "X-Api-Key"))
+    assert overridden["x-api-key"] == "fixed"
+
+
+def test_the_mock_sends_no_credential_whatever_the_style() -> None:
+    assert dict(ADAPTERS["mock"].static_headers("sk-up", {}, "X-Api-Key")) == {
+        "content-type": "application/json"
+    }
+
+
+async def test_custom_auth_header_reaches_the_upstream(make_gateway: Callable[..., Gateway]) -> None:
+    snapshot = make_snapshot()
+    snapshot.providers[0].auth_header = "X-Api-Key"
+    gw = make_gateway(lambda r: httpx.Response(200, json=openai_completion()), snapshot)
+    response = await gw.client.post("/v1/chat/completions", content=chat_body(), headers=AUTH)
+    assert response.status_code == 200
+    [upstream] = gw.upstream_requests
+    assert upstream.headers["x-api-key"] == "sk-upstream-secret"
+    assert "authorization" not in upstream.headers

@@ -111,3 +111,18 @@ def test_cost_with_cached_and_reasoning_prices() -> None:
     index = build_index(snap, secret_key=SECRET, env={})
     usage = Usage(input_tokens=1000, output_tokens=100, cached_tokens=400)
     assert index.prices_for("chat").cost(usage) == pytest.approx((600 * 2 + 400 * 1 + 100 * 10) / 1e6)
+
+
+def test_auth_header_builds_the_credential_header() -> None:
+    snap = make_snapshot()
+    snap.providers[0].auth_header = "X-Api-Key"
+    headers = dict(build_index(snap, secret_key=SECRET, env={}).providers["up"].headers)
+    assert headers["x-api-key"] == UPSTREAM_KEY and "authorization" not in headers
+
+
+def test_invalid_auth_header_is_refused() -> None:
+    snap = make_snapshot()
+    snap.providers[0].auth_header = "bad header"
+    with pytest.raises(ConfigError, match="not a valid HTTP header name") as caught:
+        build_index(snap, secret_key=SECRET, env={})
+    assert caught.value.issues[0].path == "providers[up].auth_header"

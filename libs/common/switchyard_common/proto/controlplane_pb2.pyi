@@ -24,7 +24,7 @@ class Organization(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., policy: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Provider(_message.Message):
-    __slots__ = ("id", "slug", "api_format", "base_url", "api_path", "api_key_encrypted", "api_key_env", "extra_headers", "timeout_seconds", "connect_timeout_seconds", "models")
+    __slots__ = ("id", "slug", "api_format", "base_url", "api_path", "api_key_encrypted", "api_key_env", "extra_headers", "timeout_seconds", "connect_timeout_seconds", "models", "auth_header")
     class ExtraHeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class Provider(_message.Message):
     TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CONNECT_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    AUTH_HEADER_FIELD_NUMBER: _ClassVar[int]
     id: str
     slug: str
     api_format: str
@@ -54,7 +55,8 @@ class Provider(_message.Message):
     timeout_seconds: float
     connect_timeout_seconds: float
     models: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., slug: _Optional[str] = ..., api_format: _Optional[str] = ..., base_url: _Optional[str] = ..., api_path: _Optional[str] = ..., api_key_encrypted: _Optional[str] = ..., api_key_env: _Optional[str] = ..., extra_headers: _Optional[_Mapping[str, str]] = ..., timeout_seconds: _Optional[float] = ..., connect_timeout_seconds: _Optional[float] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
+    auth_header: str
+    def __init__(self, id: _Optional[str] = ..., slug: _Optional[str] = ..., api_format: _Optional[str] = ..., base_url: _Optional[str] = ..., api_path: _Optional[str] = ..., api_key_encrypted: _Optional[str] = ..., api_key_env: _Optional[str] = ..., extra_headers: _Optional[_Mapping[str, str]] = ..., timeout_seconds: _Optional[float] = ..., connect_timeout_seconds: _Optional[float] = ..., models: _Optional[_Iterable[str]] = ..., auth_header: _Optional[str] = ...) -> None: ...
 
 class RouteTarget(_message.Message):
     __slots__ = ("provider_slug", "upstream_model", "priority", "weight")

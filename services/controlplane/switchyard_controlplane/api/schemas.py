@@ -112,6 +112,8 @@ class ProviderUpdate(_Body):
     api_path: str | None = None
     api_key: str | None = None
     api_key_env: str | None = None
+    # "" resets to the api_format's own header.
+    auth_header: str | None = None
     headers: dict[str, str] | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
     connect_timeout_seconds: float | None = Field(default=None, gt=0)
@@ -126,6 +128,7 @@ class ProviderOut(BaseModel):
     api_path: str
     has_api_key: bool
     api_key_env: str | None
+    auth_header: str
     headers: dict[str, str]
     timeout_seconds: float
     connect_timeout_seconds: float
@@ -143,6 +146,7 @@ class ProviderOut(BaseModel):
             api_path=row.api_path,
             has_api_key=bool(row.api_key_encrypted),
             api_key_env=row.api_key_env,
+            auth_header=row.auth_header or "",
             headers=dict(row.headers or {}),
             timeout_seconds=row.timeout_seconds,
             connect_timeout_seconds=row.connect_timeout_seconds,

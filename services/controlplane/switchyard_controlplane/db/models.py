@@ -73,6 +73,8 @@ class Provider(ConfigEntity, Base):
     # Fernet ciphertext (SWITCHYARD_SECRET_KEY); never returned by the API.
     api_key_encrypted: Mapped[str | None] = mapped_column(Text)
     api_key_env: Mapped[str | None] = mapped_column(String(200))
+    # "" (the api_format's header), "bearer", "none" or a header name; see ProviderSpec.
+    auth_header: Mapped[str] = mapped_column(String(100), default="", server_default="")
     headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     timeout_seconds: Mapped[float] = mapped_column(Float, default=600.0)
     connect_timeout_seconds: Mapped[float] = mapped_column(Float, default=10.0)

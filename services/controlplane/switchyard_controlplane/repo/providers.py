@@ -30,6 +30,7 @@ PROVIDER_FIELDS = frozenset(
         "api_path",
         "api_key_encrypted",
         "api_key_env",
+        "auth_header",
         "headers",
         "timeout_seconds",
         "connect_timeout_seconds",

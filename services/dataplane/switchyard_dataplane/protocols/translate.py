@@ -20,6 +20,7 @@ Known losses when translating (each protocol lacks the other's field):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from switchyard_common.errors import InvalidRequest
@@ -29,6 +30,7 @@ from .anthropic_messages import AnthropicMessagesCodec
 from .checks import bad_upstream
 from .gemini import GeminiCodec
 from .ir import (
+    ChatRequest,
     Codec,
     ErrorInfo,
     ErrorKind,
@@ -46,8 +48,10 @@ __all__ = [
     "CODECS",
     "StreamTranslator",
     "budget_to_effort",
+    "build_request",
     "effort_to_budget",
     "error_status",
+    "parse_request",
     "translate_error",
     "translate_request",
     "translate_response",
@@ -83,9 +87,19 @@ def _codec(name: str) -> Codec:
 
 def translate_request(src: str, dst: str, payload: Any, upstream_model: str) -> dict[str, Any]:
     """A caller's request body (protocol `src`) as the upstream's (protocol `dst`)."""
+    return build_request(dst, parse_request(src, payload), upstream_model)
+
+
+def parse_request(src: str, payload: Any) -> ChatRequest:
+    """The first half of `translate_request`, for callers that edit the IR in between
+    (the data plane inlines URL images for Gemini)."""
     if not isinstance(payload, dict):
         raise InvalidRequest("request body must be a JSON object", code="invalid_json")
-    request = _codec(src).parse_request(payload)
+    return _codec(src).parse_request(payload)
+
+
+def build_request(dst: str, request: ChatRequest, upstream_model: str) -> dict[str, Any]:
+    """The second half of `translate_request`."""
     return _codec(dst).build_request(request, upstream_model)
 
 
@@ -125,15 +139,29 @@ class StreamTranslator:
     as soon as the upstream's first event is complete.
 
     `usage` is the last usage the upstream reported (for metering), `stop_reason` and
-    `error` how the upstream ended."""
+    `error` how the upstream ended.
 
-    def __init__(self, src_upstream: str, dst_caller: str, model: str, include_usage: bool) -> None:
+    `start_usage`, for callers whose stream opens with the prompt's token count
+    (Anthropic's `message_start`), gives a figure (a local estimate) for when the
+    upstream reports usage only at its end (OpenAI, Gemini): called at most once, it
+    fills the opening event only; `usage` and the closing figures stay the upstream's."""
+
+    def __init__(
+        self,
+        src_upstream: str,
+        dst_caller: str,
+        model: str,
+        include_usage: bool,
+        *,
+        start_usage: Callable[[], TokenUsage] | None = None,
+    ) -> None:
         self._decoder = _codec(src_upstream).stream_decoder()
         self._encoder = _codec(dst_caller).stream_encoder(model, include_usage=include_usage)
         self.usage: TokenUsage | None = None
         self.stop_reason: StopReason | None = None
         self.error: ErrorInfo | None = None
         self._finished = False
+        self._start_usage = start_usage
 
     def feed(self, chunk: bytes) -> bytes:
         return self._encode(self._decoder.feed(chunk))
@@ -144,12 +172,31 @@ class StreamTranslator:
         if self._finished:
             return b""
         self._finished = True
-        return self._encode(self._decoder.finish()) + self._encoder.finish()
+        out = self._encode(self._decoder.finish())
+        if self._start_usage is not None:  # the upstream sent no event at all
+            out += self._encode([MessageStart(id="", model="")])
+        return out + self._encoder.finish()
+
+    def _open(self, events: list[StreamEvent], out: list[bytes]) -> list[StreamEvent]:
+        """Encodes the caller's opening event with the start usage when the upstream's
+        first event has no usage; returns the events left to encode. The figure goes to
+        the encoder only, never to `usage`."""
+        start_usage, self._start_usage = self._start_usage, None
+        first = events[0]
+        if start_usage is None or (isinstance(first, MessageStart) and first.usage is not None):
+            return events
+        if isinstance(first, MessageStart):
+            out.append(self._encoder.encode(MessageStart(first.id, first.model, start_usage())))
+            return events[1:]
+        out.append(self._encoder.encode(MessageStart("", "", start_usage())))
+        return events
 
     def _encode(self, events: list[StreamEvent]) -> bytes:
         if not events:
             return b""
-        out = []
+        out: list[bytes] = []
+        if self._start_usage is not None:
+            events = self._open(events, out)
         for event in events:
             if isinstance(event, UsageUpdate | MessageStart) and event.usage is not None:
                 self.usage = event.usage

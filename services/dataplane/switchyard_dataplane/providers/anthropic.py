@@ -22,9 +22,10 @@ from .base import (
     UpstreamRequest,
     Usage,
     Wire,
+    provider_headers,
 )
 from .openai_compat import splice_model
-from .sse import event_json, next_event_end
+from .sse import event_error, event_json, next_event_end
 
 __all__ = [
     "DEFAULT_ANTHROPIC_VERSION",
@@ -90,11 +91,12 @@ class AnthropicStreamRelay:
     """Relays an Anthropic SSE stream byte for byte, reading usage from the events that
     carry it (a partial event waits in a buffer only for that reading)."""
 
-    __slots__ = ("_pending", "usage")
+    __slots__ = ("_pending", "error", "usage")
 
     def __init__(self) -> None:
         self._pending = b""
         self.usage: Usage | None = None
+        self.error: str | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         buf = self._pending + chunk if self._pending else chunk
@@ -106,6 +108,8 @@ class AnthropicStreamRelay:
             event = buf[pos:end]
             if b'"usage"' in event:
                 self._note_usage(event)
+            elif b'"error"' in event and self.error is None:
+                self.error = event_error(event)
             pos = nxt
         self._pending = buf[pos:]
         return chunk
@@ -114,6 +118,8 @@ class AnthropicStreamRelay:
         rest, self._pending = self._pending, b""
         if b'"usage"' in rest:
             self._note_usage(rest)
+        elif b'"error"' in rest and self.error is None:
+            self.error = event_error(rest)
         return b""
 
     def _note_usage(self, event: bytes) -> None:
@@ -149,6 +155,8 @@ class AnthropicAdapter:
     api_format: str = ApiFormat.ANTHROPIC
     wire: str = Wire.ANTHROPIC
     answers_locally: bool = False
+    # The credential style when the provider does not choose one (Provider.auth_header).
+    default_auth: str = "x-api-key"
 
     def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
         base = base_url.rstrip("/")
@@ -156,17 +164,21 @@ class AnthropicAdapter:
         chat = base + "/" + api_path.lstrip("/") if api_path else v1 + "/messages"
         return {Operation.CHAT: chat, Operation.COUNT_TOKENS: chat + "/count_tokens"}
 
-    def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
-        headers: dict[str, str] = {
+    def static_headers(
+        self, api_key: str, extra_headers: dict[str, str], auth_header: str = ""
+    ) -> tuple[tuple[str, str], ...]:
+        fixed = {
             "content-type": "application/json",
             "accept-encoding": "identity",
             "anthropic-version": DEFAULT_ANTHROPIC_VERSION,
         }
-        if api_key:
-            headers["x-api-key"] = api_key
-        for name, value in extra_headers.items():
-            headers[name.lower()] = value
-        return tuple(headers.items())
+        return provider_headers(
+            fixed,
+            api_key=api_key,
+            auth_header=auth_header,
+            default_auth=self.default_auth,
+            extra_headers=extra_headers,
+        )
 
     def build_request(
         self,

@@ -24,6 +24,7 @@ _DEPLOYMENT = "{deployment}"
 
 class AzureOpenAIAdapter(OpenAICompatAdapter):
     api_format: str = ApiFormat.AZURE
+    default_auth: str = "api-key"
 
     def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
         base = base_url.rstrip("/")
@@ -37,14 +38,6 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         if path.endswith("/chat/completions"):
             urls[Operation.EMBEDDINGS] = path.removesuffix("chat/completions") + "embeddings" + sep + query
         return urls
-
-    def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
-        headers: dict[str, str] = {"content-type": "application/json", "accept-encoding": "identity"}
-        if api_key:
-            headers["api-key"] = api_key
-        for name, value in extra_headers.items():
-            headers[name.lower()] = value
-        return tuple(headers.items())
 
     def url_for(self, url: str, upstream_model: str) -> str:
         if _DEPLOYMENT not in url:

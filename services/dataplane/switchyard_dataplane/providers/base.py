@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from switchyard_common.config_schema import AUTH_HEADER_BEARER, AUTH_HEADER_NONE
+
 __all__ = [
     "ApiFormat",
     "ChatCall",
@@ -28,6 +30,7 @@ __all__ = [
     "Usage",
     "Wire",
     "merge_headers",
+    "provider_headers",
 ]
 
 
@@ -129,11 +132,15 @@ class StreamRelay(Protocol):
 
     `feed` takes bytes as they arrive and returns the bytes to pass to the caller now;
     `finish` returns what is left at the end. `usage` is the last usage the stream
-    reported, if any.
+    reported, if any; `error` the message of an error the upstream reported inside the
+    stream (after its success status), if any.
     """
 
     @property
     def usage(self) -> Usage | None: ...
+
+    @property
+    def error(self) -> str | None: ...
 
     def feed(self, chunk: bytes) -> bytes: ...
 
@@ -151,7 +158,12 @@ class ProviderAdapter(Protocol):
         the provider cannot serve is absent. Must contain Operation.CHAT."""
         ...
 
-    def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]: ...
+    def static_headers(
+        self, api_key: str, extra_headers: dict[str, str], auth_header: str = ""
+    ) -> tuple[tuple[str, str], ...]:
+        """Headers of every call to the provider, once per snapshot; `auth_header` is
+        `Provider.auth_header` (empty: this format's own credential header)."""
+        ...
 
     def build_request(
         self,
@@ -180,6 +192,30 @@ class ProviderAdapter(Protocol):
         ...
 
     def respond_locally(self, request: UpstreamRequest) -> LocalResponse: ...
+
+
+def provider_headers(
+    fixed: Mapping[str, str],
+    *,
+    api_key: str,
+    auth_header: str,
+    default_auth: str,
+    extra_headers: Mapping[str, str],
+) -> tuple[tuple[str, str], ...]:
+    """`fixed` headers, then the credential sent as `auth_header` says ("bearer",
+    "none" or a header name carrying the raw key; empty means `default_auth`, the
+    format's own style), then the provider's extra headers, which win over same-named
+    ones. Names are lower-case."""
+    headers = {name.lower(): value for name, value in fixed.items()}
+    style = (auth_header or default_auth).lower()
+    if api_key and style != AUTH_HEADER_NONE:
+        if style == AUTH_HEADER_BEARER:
+            headers["authorization"] = f"Bearer {api_key}"
+        else:
+            headers[style] = api_key
+    for name, value in extra_headers.items():
+        headers[name.lower()] = value
+    return tuple(headers.items())
 
 
 def merge_headers(

@@ -22,8 +22,9 @@ from .base import (
     UpstreamRequest,
     Usage,
     Wire,
+    provider_headers,
 )
-from .sse import event_json, next_event_end
+from .sse import event_error, event_json, next_event_end
 
 __all__ = ["GeminiAdapter", "GeminiStreamRelay", "gemini_error_body", "usage_from_gemini"]
 
@@ -81,11 +82,12 @@ class GeminiStreamRelay:
     """Relays a Gemini SSE stream as received; every chunk may carry cumulative
     `usageMetadata`, the last one wins."""
 
-    __slots__ = ("_pending", "usage")
+    __slots__ = ("_pending", "error", "usage")
 
     def __init__(self) -> None:
         self._pending = b""
         self.usage: Usage | None = None
+        self.error: str | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         buf = self._pending + chunk if self._pending else chunk
@@ -96,6 +98,8 @@ class GeminiStreamRelay:
                 break
             if b'"usageMetadata"' in buf[pos:end]:
                 self._note_usage(buf[pos:end])
+            elif b'"error"' in buf[pos:end] and self.error is None:
+                self.error = event_error(buf[pos:end])
             pos = nxt
         self._pending = buf[pos:]
         return chunk
@@ -104,6 +108,8 @@ class GeminiStreamRelay:
         rest, self._pending = self._pending, b""
         if b'"usageMetadata"' in rest:
             self._note_usage(rest)
+        elif b'"error"' in rest and self.error is None:
+            self.error = event_error(rest)
         return b""
 
     def _note_usage(self, event: bytes) -> None:
@@ -118,6 +124,8 @@ class GeminiAdapter:
     api_format: str = ApiFormat.GEMINI
     wire: str = Wire.GEMINI
     answers_locally: bool = False
+    # The credential style when the provider does not choose one (Provider.auth_header).
+    default_auth: str = "x-goog-api-key"
 
     def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
         # The model and method go after it per call; a base ending in an API version
@@ -125,13 +133,17 @@ class GeminiAdapter:
         base = base_url.rstrip("/")
         return {Operation.CHAT: base + "/" + api_path.strip("/") if api_path else base}
 
-    def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
-        headers: dict[str, str] = {"content-type": "application/json", "accept-encoding": "identity"}
-        if api_key:
-            headers["x-goog-api-key"] = api_key
-        for name, value in extra_headers.items():
-            headers[name.lower()] = value
-        return tuple(headers.items())
+    def static_headers(
+        self, api_key: str, extra_headers: dict[str, str], auth_header: str = ""
+    ) -> tuple[tuple[str, str], ...]:
+        fixed = {"content-type": "application/json", "accept-encoding": "identity"}
+        return provider_headers(
+            fixed,
+            api_key=api_key,
+            auth_header=auth_header,
+            default_auth=self.default_auth,
+            extra_headers=extra_headers,
+        )
 
     def build_request(
         self,

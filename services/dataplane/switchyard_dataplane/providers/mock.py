@@ -66,7 +66,10 @@ class MockAdapter:
     def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
         return {Operation.CHAT: _CHAT_URL, Operation.EMBEDDINGS: _EMBEDDINGS_URL}
 
-    def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    def static_headers(
+        self, api_key: str, extra_headers: dict[str, str], auth_header: str = ""
+    ) -> tuple[tuple[str, str], ...]:
+        # Answers in-process: no credential to send.
         return (("content-type", "application/json"),)
 
     def build_request(

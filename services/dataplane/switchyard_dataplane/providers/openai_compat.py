@@ -19,8 +19,9 @@ from .base import (
     UpstreamRequest,
     Usage,
     Wire,
+    provider_headers,
 )
-from .sse import event_json, next_event_end
+from .sse import event_error, event_json, next_event_end
 
 __all__ = [
     "OpenAICompatAdapter",
@@ -96,12 +97,13 @@ class OpenAIStreamRelay:
     (useless to an SSE client anyway) waits for its end.
     """
 
-    __slots__ = ("_pending", "_strip", "usage")
+    __slots__ = ("_pending", "_strip", "error", "usage")
 
     def __init__(self, *, strip_usage: bool) -> None:
         self._strip = strip_usage
         self._pending = b""
         self.usage: Usage | None = None
+        self.error: str | None = None
 
     def feed(self, chunk: bytes) -> bytes:
         buf = self._pending + chunk if self._pending else chunk
@@ -116,6 +118,8 @@ class OpenAIStreamRelay:
             if b'"usage"' in event and self._note_usage(event) and self._strip:
                 out.append(buf[emitted:pos])
                 emitted = nxt
+            elif b'"error"' in event and self.error is None:
+                self.error = event_error(event)
             pos = nxt
         self._pending = buf[pos:]
         if not self._strip:
@@ -129,6 +133,8 @@ class OpenAIStreamRelay:
         rest, self._pending = self._pending, b""
         if rest.strip() and b'"usage"' in rest:
             self._note_usage(rest)
+        elif b'"error"' in rest and self.error is None:
+            self.error = event_error(rest)
         return rest if self._strip else b""
 
     def _note_usage(self, event: bytes) -> bool:
@@ -163,14 +169,21 @@ class OpenAICompatAdapter:
         )
         return {Operation.CHAT: chat, Operation.EMBEDDINGS: embeddings}
 
-    def static_headers(self, api_key: str, extra_headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    # The credential style when the provider does not choose one (Provider.auth_header).
+    default_auth: str = "bearer"
+
+    def static_headers(
+        self, api_key: str, extra_headers: dict[str, str], auth_header: str = ""
+    ) -> tuple[tuple[str, str], ...]:
         # identity: bodies are relayed and read for usage as received, never decompressed.
-        headers: dict[str, str] = {"content-type": "application/json", "accept-encoding": "identity"}
-        if api_key:
-            headers["authorization"] = f"Bearer {api_key}"
-        for name, value in extra_headers.items():
-            headers[name.lower()] = value
-        return tuple(headers.items())
+        fixed = {"content-type": "application/json", "accept-encoding": "identity"}
+        return provider_headers(
+            fixed,
+            api_key=api_key,
+            auth_header=auth_header,
+            default_auth=self.default_auth,
+            extra_headers=extra_headers,
+        )
 
     def url_for(self, url: str, upstream_model: str) -> str:
         """The URL of one call from the runtime's URL (Azure puts the model in it)."""

@@ -1,5 +1,6 @@
 """Server-sent-event framing shared by the stream relays: find complete events in a
-buffer and read the JSON of an event's `data:` line. Pure, no I/O."""
+buffer, read the JSON of an event's `data:` line and spot an upstream's error event.
+Pure, no I/O."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["event_json", "next_event_end"]
+__all__ = ["event_error", "event_json", "next_event_end"]
 
 
 def next_event_end(buf: bytes | bytearray, start: int) -> tuple[int, int]:
@@ -32,3 +33,16 @@ def event_json(event: bytes) -> Any:
                 except orjson.JSONDecodeError:
                     return None
     return None
+
+
+def event_error(event: bytes) -> str | None:
+    """The message of an error event, else None. Every upstream protocol reports a
+    failure after its success status the same way: a data object with a top-level
+    `error` (OpenAI `{"error": {...}}`, Anthropic `event: error` with
+    `{"type": "error", "error": {...}}`, Gemini `{"error": {"code", "message", ...}}`)."""
+    obj = event_json(event)
+    if not isinstance(obj, dict) or not obj.get("error"):
+        return None
+    err = obj["error"]
+    message = err.get("message") if isinstance(err, dict) else err
+    return str(message or "upstream reported an error")

@@ -20,6 +20,7 @@ _PLAIN_FIELDS = (
     "api_format",
     "base_url",
     "api_path",
+    "auth_header",
     "headers",
     "timeout_seconds",
     "connect_timeout_seconds",
