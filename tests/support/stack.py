@@ -138,6 +138,8 @@ class SplitStack:
             "SWITCHYARD_USAGE_SUBJECT_PREFIX": self.nats["subject_prefix"],
             "SWITCHYARD_REDIS_URL": REDIS_URL,
             "SWITCHYARD_MAX_BODY_BYTES": "65536",
+            # The mock upstream serves the test images on 127.0.0.1.
+            "SWITCHYARD_IMAGE_FETCH_ALLOW_PRIVATE": "true",
         }
         proc = switchyard(name, ["serve", "dataplane"], env, self.root)
         proc.health_url = f"{self.dp_url}/readyz"

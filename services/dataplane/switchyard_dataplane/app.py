@@ -27,6 +27,7 @@ from .call_handler import CallHandler
 from .chat import ChatHandler
 from .deps import CallerKey, CurrentIndex, DataPlaneMetrics, Holder
 from .http_errors import error_response
+from .image_inline import AddressGuard, public_hosts_only
 from .index import IndexHolder, ModelRoute, SnapshotIndex
 from .metrics import Metrics
 from .providers.base import Wire
@@ -193,26 +194,31 @@ def create_app(
     usage_subject_prefix: str = "usage",
     max_body_bytes: int = 32 * 1024 * 1024,
     metrics: Metrics | None = None,
+    image_guard: AddressGuard = public_hosts_only,
 ) -> DataPlaneApp:
     """The data plane app over an index holder; `upstream` reaches the providers
     (HttpxUpstream(AiohttpTransport()) in production, HttpxUpstream(httpx.MockTransport(...)) in tests)."""
     metrics = metrics or Metrics()
     emitter = UsageEmitter(publisher, usage_subject_prefix, metrics)
 
-    def handler(kind: type[CallHandler], protocol: str) -> CallHandler:
-        return kind(
-            holder=holder,
-            upstream=upstream,
-            emitter=emitter,
-            metrics=metrics,
-            max_body_bytes=max_body_bytes,
-            protocol=protocol,
-        )
+    common: dict[str, Any] = {
+        "holder": holder,
+        "upstream": upstream,
+        "emitter": emitter,
+        "metrics": metrics,
+        "max_body_bytes": max_body_bytes,
+    }
 
+    def handler(kind: type[CallHandler], protocol: str) -> CallHandler:
+        return kind(**common, protocol=protocol)
+
+    chat = {
+        p: ChatHandler(**common, protocol=p, image_guard=image_guard) for p in (Wire.OPENAI, Wire.ANTHROPIC)
+    }
     by_suffix = {
-        "/chat/completions": handler(ChatHandler, Wire.OPENAI),
+        "/chat/completions": chat[Wire.OPENAI],
         "/embeddings": handler(EmbeddingsHandler, Wire.OPENAI),
-        "/messages": handler(ChatHandler, Wire.ANTHROPIC),
+        "/messages": chat[Wire.ANTHROPIC],
         "/messages/count_tokens": handler(CountTokensHandler, Wire.ANTHROPIC),
     }
     routes = {prefix + suffix: h for prefix in PREFIXES for suffix, h in by_suffix.items()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from switchyard_common.errors import UpstreamTimeout, UpstreamUnreachable
 
@@ -15,7 +15,7 @@ from .asgi_io import Receive, Send, read_body, send_response
 from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, not_ready
 from .chat_request import parse_chat_body, parse_messages_body
 from .exchange import read_answer, stream_relay_for, upstream_request
-from .image_inline import ImageFetcher
+from .image_inline import AddressGuard, ImageFetcher, public_hosts_only
 from .index import SnapshotIndex, Target
 from .providers.base import ChatCall, UpstreamRequest, Wire
 from .upstream import UpstreamResponse
@@ -28,6 +28,11 @@ _STREAM_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"
 
 class ChatHandler(CallHandler):
     route_names: ClassVar[dict[str, str]] = {Wire.OPENAI: "chat_completions", Wire.ANTHROPIC: "messages"}
+
+    def __init__(self, *, image_guard: AddressGuard = public_hosts_only, **common: Any) -> None:
+        super().__init__(**common)
+        # Which hosts caller-given image URLs may be downloaded from (Gemini targets).
+        self._image_guard = image_guard
 
     def _parse(self, raw: bytes, incoming: Incoming) -> ChatCall:
         if self.protocol == Wire.ANTHROPIC:
@@ -43,7 +48,7 @@ class ChatHandler(CallHandler):
         route = index.route_for(record.key, call.model)
         record.capability = route.capability
         record.prices = index.prices_for(route.name)
-        images = ImageFetcher(self._upstream)
+        images = ImageFetcher(self._upstream, self._image_guard)
         target, request, response, attempt_started = await self._call_targets(
             call, record, route.ordered_targets(), lambda t: upstream_request(call, t, images)
         )

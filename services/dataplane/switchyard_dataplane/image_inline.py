@@ -11,13 +11,20 @@ share the downloads.
 Downloads go through the data plane's upstream client, bounded: http/https only, a few
 redirects, a short time limit per image, an `image/*` content type and a total size
 limit per call. Any failure is the caller's 400 ("could not fetch image URL ...").
+
+The URL comes from the caller, so by default every host (redirects included) must
+resolve to public addresses only: a caller must not make the gateway fetch from the
+internal network or a cloud metadata endpoint. `SWITCHYARD_IMAGE_FETCH_ALLOW_PRIVATE`
+lifts that for deployments whose images live on internal hosts (and for tests).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Iterator
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 from switchyard_common.errors import InvalidRequest, UpstreamTimeout, UpstreamUnreachable
@@ -27,6 +34,9 @@ from .upstream import Upstream, UpstreamResponse
 
 __all__ = [
     "FETCH_TIMEOUT_SECONDS",
+    "AddressGuard",
+    "any_host",
+    "public_hosts_only",
     "MAX_IMAGE_BYTES",
     "MAX_REDIRECTS",
     "ImageFetcher",
@@ -44,6 +54,34 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _GOOGLE_HOSTED = frozenset({"generativelanguage.googleapis.com"})
 _HEADERS = (("accept", "image/*"), ("accept-encoding", "identity"), ("user-agent", "switchyard"))
 _MAX_URL_IN_MESSAGE = 200
+
+
+# Raises ValueError (the reason) when the gateway must not connect to `host`.
+AddressGuard = Callable[[str], Awaitable[None]]
+
+
+async def public_hosts_only(host: str) -> None:
+    """Every address `host` resolves to must be globally routable (no loopback,
+    private, link-local, carrier-grade NAT or reserved ranges)."""
+    try:
+        literal = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise ValueError(f"cannot resolve {host}: {exc.strerror or exc}") from None
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        if not address.is_global:
+            raise ValueError(f"{host} is not a public address; images are fetched from public hosts only")
+
+
+async def any_host(host: str) -> None:
+    return None
 
 
 def _fetchable(url: str | None) -> bool:
@@ -76,10 +114,11 @@ def _failed(url: str, reason: str) -> InvalidRequest:
 class ImageFetcher:
     """Downloads the URL images of one call, at most once each."""
 
-    __slots__ = ("_fetched", "_total", "_upstream")
+    __slots__ = ("_fetched", "_guard", "_total", "_upstream")
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, guard: AddressGuard = public_hosts_only) -> None:
         self._upstream = upstream
+        self._guard = guard
         self._fetched: dict[str, tuple[str, str]] = {}  # url -> (media type, base64)
         self._total = 0
 
@@ -116,6 +155,10 @@ class ImageFetcher:
         for _ in range(MAX_REDIRECTS + 1):
             if not location.startswith(("http://", "https://")):
                 raise _failed(url, "only http and https URLs are fetched")
+            try:
+                await self._guard(urlsplit(location).hostname or "")
+            except ValueError as exc:
+                raise _failed(url, str(exc)) from None
             response = await self._upstream.get(
                 location,
                 _HEADERS,

@@ -12,6 +12,7 @@ from switchyard_common.bus import EventPublisher
 from switchyard_common.serving import QuietServer, bind_socket
 
 from .app import create_app
+from .image_inline import any_host, public_hosts_only
 from .index import IndexHolder
 from .metrics import Metrics
 from .settings import DataPlaneSettings
@@ -70,6 +71,7 @@ async def serve(
         usage_subject_prefix=settings.usage_subject_prefix,
         max_body_bytes=settings.max_body_bytes,
         metrics=metrics,
+        image_guard=any_host if settings.image_fetch_allow_private else public_hosts_only,
     )
     forwarded = settings.forwarded_allow_ips.strip()
     config = uvicorn.Config(

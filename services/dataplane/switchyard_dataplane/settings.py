@@ -43,6 +43,9 @@ class DataPlaneSettings(BaseSettings):
     snapshot_backoff_max: float = Field(default=15.0, gt=0)
     # Identifies this data plane to the control plane; empty means host:pid.
     dataplane_id: str = ""
+    # Let caller-given image URLs (downloaded for Gemini targets) resolve to private,
+    # loopback or link-local addresses. Off: callers cannot reach the internal network.
+    image_fetch_allow_private: bool = False
     # Comma-separated proxy addresses whose X-Forwarded-For is trusted; empty disables it.
     forwarded_allow_ips: str = ""
 

@@ -15,6 +15,7 @@ from switchyard_common.proto.controlplane_pb2 import Snapshot
 from switchyard_common.secrets import SecretBox, hash_api_key
 from switchyard_common.usage import UsageEvent, decode_event
 from switchyard_dataplane.app import DataPlaneApp, create_app
+from switchyard_dataplane.image_inline import any_host
 from switchyard_dataplane.index import IndexHolder, build_index
 from switchyard_dataplane.upstream import HttpxUpstream
 
@@ -156,6 +157,7 @@ async def make_gateway() -> AsyncIterator[Callable[..., Gateway]]:
             publisher=publisher,
             usage_subject_prefix="usage",
             max_body_bytes=max_body_bytes,
+            image_guard=any_host,  # fake hosts (images.test) do not resolve
         )
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=("203.0.113.9", 5555)), base_url="http://gw.test"

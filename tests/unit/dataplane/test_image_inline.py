@@ -11,7 +11,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from switchyard_common.errors import InvalidRequest
 from switchyard_dataplane import image_inline
+from switchyard_dataplane.image_inline import ImageFetcher, public_hosts_only
+from switchyard_dataplane.protocols.ir import ChatRequest, ImagePart, Message
+from switchyard_dataplane.upstream import HttpxUpstream
 
 from .conftest import AUTH, KEY, Gateway, make_snapshot, openai_completion
 from .wire import gemini_response
@@ -203,3 +207,34 @@ async def test_files_api_uris_are_left_to_gemini(make_gateway: Callable[..., Gat
     assert response.status_code == 200, response.text
     assert _gets(gw) == []
     assert any(p.get("fileData", {}).get("fileUri") == uri for p in _gemini_parts(gw))
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "10.1.2.3", "192.168.0.10", "169.254.169.254", "100.64.0.1", "[::1]", "localhost"],
+)
+async def test_private_hosts_are_refused_by_default(host: str) -> None:
+    with pytest.raises(ValueError, match="not a public address"):
+        await public_hosts_only(host)
+
+
+async def test_public_literal_addresses_pass() -> None:
+    await public_hosts_only("93.184.216.34")
+    await public_hosts_only("[2606:2800:220:1:248:1893:25c8:1946]")
+
+
+async def test_default_guard_refuses_a_metadata_url_before_any_request() -> None:
+    requests: list[httpx.Request] = []
+
+    def never(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, content=b"x", headers={"content-type": "image/png"})
+
+    fetcher = ImageFetcher(HttpxUpstream(httpx.MockTransport(never)))
+    request = ChatRequest(
+        model="m",
+        messages=[Message("user", [ImagePart(url="http://169.254.169.254/latest/meta-data/x.png")])],
+    )
+    with pytest.raises(InvalidRequest, match="not a public address"):
+        await fetcher.inline(request)
+    assert requests == []
