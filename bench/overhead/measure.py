@@ -53,6 +53,41 @@ class Settings:
     warmup: float
     loadgen_cpu: str | None
     python: str = sys.executable
+    # py-spy executable and folder: record the gateway during measurements at
+    # `profile_concurrency` (collapsed stacks, `<scenario>-c<N>-<target>.raw`).
+    py_spy: str | None = None
+    profile_dir: Path | None = None
+    profile_concurrency: int = 32
+
+
+def _start_profiler(
+    target: Target, scenario: Scenario, concurrency: int, settings: Settings
+) -> subprocess.Popen[bytes] | None:
+    """py-spy on the gateway over the recorded window, pinned with the load generator
+    so that sampling takes no time from the gateway's core."""
+    if (
+        settings.py_spy is None
+        or settings.profile_dir is None
+        or target.pid is None
+        or concurrency != settings.profile_concurrency
+    ):
+        return None
+    out = settings.profile_dir / f"{scenario.name}-c{concurrency}-{target.name}.raw"
+    argv = [settings.py_spy, "record", "-p", str(target.pid), "-r", "200", "--format", "raw"]
+    argv += ["-d", str(max(1, int(settings.duration) - 1)), "-o", str(out)]
+    return subprocess.Popen(
+        pinned(settings.loadgen_cpu, argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def _stop_profiler(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None:
+        return
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _cpu_pct(pid: int | None, before: float | None, wall: float) -> float | None:
@@ -75,15 +110,19 @@ def run_wrk(target: Target, scenario: Scenario, concurrency: int, settings: Sett
         warm = max(1, round(settings.warmup))
         subprocess.run([*base, f"-d{warm}s", url], env=env, capture_output=True, timeout=timeout)
     before = cpu_seconds(target.pid) if target.pid else None
+    profiler = _start_profiler(target, scenario, concurrency, settings)
     started = time.perf_counter()
-    done = subprocess.run(
-        [*base, f"-d{max(1, round(settings.duration))}s", url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    wall = time.perf_counter() - started
+    try:
+        done = subprocess.run(
+            [*base, f"-d{max(1, round(settings.duration))}s", url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        wall = time.perf_counter() - started
+    finally:
+        _stop_profiler(profiler)
     cpu = _cpu_pct(target.pid, before, wall)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:
@@ -131,17 +170,21 @@ def run_loadgen(target: Target, scenario: Scenario, concurrency: int, settings: 
     proc = subprocess.Popen(
         pinned(settings.loadgen_cpu, argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    profiler = None
     try:
         # The load generator's start-up plus warm-up; CPU is sampled over the recorded part.
         time.sleep(settings.warmup + 0.3)
         before = cpu_seconds(target.pid) if target.pid else None
+        profiler = _start_profiler(target, scenario, concurrency, settings)
         started = time.perf_counter()
         out, err = proc.communicate(timeout=settings.duration + 60)
+        wall = time.perf_counter() - started
     except BaseException:
         proc.kill()
         proc.communicate()
         raise
-    wall = time.perf_counter() - started
+    finally:
+        _stop_profiler(profiler)
     cpu = _cpu_pct(target.pid, before, wall)
     line = next((ln for ln in out.splitlines() if ln.startswith("LOADGEN_JSON ")), None)
     if line is None:

@@ -92,6 +92,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nats-url", default="nats://127.0.0.1:4222")
     parser.add_argument("--redis-url", default="", help="data plane counters (empty: in memory)")
     parser.add_argument("--out", default="", help="results folder (bench/results/<timestamp>)")
+    parser.add_argument(
+        "--py-spy",
+        action="store_true",
+        help="record the data plane with py-spy during each measurement at the highest "
+        "concurrency (<out>/profiles/*.raw; summary: profile_summary.py)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup = 3.0, 1.0
@@ -148,6 +154,14 @@ def machine_meta(args: argparse.Namespace, portkey_dir: Path | None) -> dict[str
     return meta
 
 
+def py_spy_bin() -> str:
+    candidate = Path(sys.executable).parent / "py-spy"
+    found = str(candidate) if candidate.exists() else shutil.which("py-spy")
+    if found is None:
+        raise BenchError("--py-spy: py-spy is not installed (pip install py-spy)")
+    return found
+
+
 def _terminate(signum: int, _frame: FrameType | None) -> None:
     # Turn SIGTERM / SIGHUP into an exception so the finally blocks stop everything.
     raise SystemExit(128 + signum)
@@ -184,6 +198,11 @@ def run(args: argparse.Namespace, out_dir: Path, work: Path) -> int:
             gateways.append(pk_target)
         plan = probe_all(direct, gateways, [SCENARIOS[name] for name in args.scenarios])
         settings = Settings(duration=args.duration, warmup=args.warmup, loadgen_cpu=layout.loadgen_cpu)
+        if args.py_spy:
+            settings.py_spy = py_spy_bin()
+            settings.profile_dir = out_dir / "profiles"
+            settings.profile_dir.mkdir(exist_ok=True)
+            settings.profile_concurrency = max(args.concurrency)
         results = measure_all(direct, plan, args.concurrency, settings)
         if not dp.alive():
             raise BenchError(f"the data plane exited during the run; log {dp.log}:\n{dp.log_tail()}")
