@@ -118,7 +118,7 @@ def _command_output(argv: list[str]) -> str:
         return ""
 
 
-def machine_meta(args: argparse.Namespace, portkey_dir: Path | None) -> dict[str, Any]:
+def machine_meta(args: argparse.Namespace, portkey_dir: Path | None, started: dt.datetime) -> dict[str, Any]:
     cpu_model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -128,7 +128,7 @@ def machine_meta(args: argparse.Namespace, portkey_dir: Path | None) -> dict[str
     except OSError:
         pass
     meta: dict[str, Any] = {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": started.strftime("%Y-%m-%d %H:%M UTC") + " (start of the run)",
         "host": f"{os.cpu_count()} CPUs ({cpu_model}), {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "commit": _command_output(["git", "rev-parse", "--short", "HEAD"]) or "unknown",
@@ -172,6 +172,7 @@ def log(message: str) -> None:
 
 
 def run(args: argparse.Namespace, out_dir: Path, work: Path) -> int:
+    started = dt.datetime.now(dt.UTC)
     layout = Layout(upstream_cpu=args.upstream_cpu, loadgen_cpu=args.upstream_cpu, proxy_cpu=args.proxy_cpu)
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -210,7 +211,7 @@ def run(args: argparse.Namespace, out_dir: Path, work: Path) -> int:
         procs.stop_all()
         delete_nats_stream(stack.nats_url, stack.nats_stream)
     names = [t.name for t in gateways]
-    meta = machine_meta(args, portkey_dir)
+    meta = machine_meta(args, portkey_dir, started)
     write_results(out_dir, meta, results, names)
     header, rows = table_rows(results, names)
     print()
