@@ -17,6 +17,7 @@ from switchyard_common.bus import InProcessBus
 from switchyard_common.config_schema import ConfigDocument, load_config_file
 from switchyard_common.db import make_engine
 from switchyard_common.errors import ConfigError
+from switchyard_common.tracing import configure_tracing
 
 from .bootstrap import QUICKSTART_MODEL, default_document, merge_documents
 from .client import CliError, config_error
@@ -128,6 +129,9 @@ async def run_up(args: argparse.Namespace) -> int:
     # The quickstart key has a fixed value, so only keys of the --config file can appear.
     created = [key.as_dict() for key in result.created_keys]
 
+    # One process for three tiers: one tracer provider, configured once (each tier's own
+    # configure_tracing call then keeps this decision).
+    configure_tracing("switchyard")
     bus = InProcessBus()
     cp_ready, dp_ready, ingest_ready = asyncio.Event(), asyncio.Event(), asyncio.Event()
     tasks = [

@@ -25,6 +25,7 @@ from .api.routes import (
 )
 from .deps import AppContext
 from .repo import make_sessionmaker
+from .request_tracing import TracingMiddleware
 from .settings import ControlPlaneSettings
 from .snapshot_hub import SnapshotHub
 
@@ -70,4 +71,6 @@ def create_app(settings: ControlPlaneSettings, engine: Engine, hub: SnapshotHub)
             metrics.HTTP_REQUESTS.labels(request.method, template, str(status)).inc()
             metrics.HTTP_LATENCY.labels(template).observe(time.perf_counter() - started)
 
+    # Added last, so outermost: the span covers the metrics middleware and error handlers.
+    app.add_middleware(TracingMiddleware)
     return app

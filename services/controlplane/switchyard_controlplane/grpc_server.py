@@ -6,9 +6,13 @@ import logging
 from collections.abc import AsyncIterator
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 from switchyard_common.proto import controlplane_pb2 as pb
 from switchyard_common.proto import controlplane_pb2_grpc as pb_grpc
+from switchyard_common.tracing import TRACING
 
+from .request_tracing import tracer
 from .snapshot_hub import SnapshotHub
 
 __all__ = ["ControlPlaneService", "start_grpc_server"]
@@ -27,17 +31,40 @@ class ControlPlaneService(pb_grpc.ControlPlaneServicer):
         log.info("data plane %r watching from version %d", request.dataplane_id, last_sent)
         # Subscribe before reading `current` so a version published in between is not lost.
         async with self._hub.subscribe() as watcher:
-            current = self._hub.current
-            if current is not None and current.version > last_sent:
-                yield current
-                last_sent = current.version
+            snapshot = self._hub.current
             while True:
+                if snapshot is not None and snapshot.version > last_sent:
+                    span = self._push_span(snapshot, request.dataplane_id) if TRACING.enabled else None
+                    try:
+                        # Resumes once grpc has written the message: the span times the push.
+                        yield snapshot
+                    except BaseException:
+                        if span is not None:
+                            span.set_status(Status(StatusCode.ERROR, "stream closed during the push"))
+                        raise
+                    finally:
+                        if span is not None:
+                            span.end()
+                    last_sent = snapshot.version
                 snapshot = await watcher.next()
                 if snapshot is None:  # hub stopping: end the stream, clients reconnect
                     return
-                if snapshot.version > last_sent:
-                    yield snapshot
-                    last_sent = snapshot.version
+
+    def _push_span(self, snapshot: pb.Snapshot, dataplane_id: str) -> Span:
+        built = self._hub.build_span_context(snapshot.version)
+        parent = trace.set_span_in_context(NonRecordingSpan(built)) if built is not None else None
+        return tracer().start_span(
+            "WatchSnapshot push",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "rpc.system": "grpc",
+                "rpc.service": "switchyard.v1.ControlPlane",
+                "rpc.method": "WatchSnapshot",
+                "switchyard.dataplane_id": dataplane_id,
+                "switchyard.snapshot.version": snapshot.version,
+            },
+        )
 
     async def GetSnapshot(  # noqa: N802  (gRPC method name)
         self, request: pb.GetSnapshotRequest, context: grpc.aio.ServicerContext

@@ -12,6 +12,7 @@ import uvicorn
 from switchyard_common.config_schema import ConfigDocument
 from switchyard_common.db import make_engine
 from switchyard_common.serving import QuietServer, bind_socket
+from switchyard_common.tracing import configure_tracing, flush_tracing
 
 from .app import create_app
 from .bootstrap import bootstrap_admin
@@ -40,6 +41,7 @@ async def serve(
     the admin API and gRPC are listening."""
     if not settings.secret_key:
         raise ValueError("SWITCHYARD_SECRET_KEY must be set: it encrypts provider credentials")
+    configure_tracing("switchyard-controlplane")
     if settings.auto_migrate:
         await asyncio.to_thread(upgrade_database, settings.database_url)
     engine = make_engine(settings.database_url)
@@ -95,3 +97,4 @@ async def serve(
         if grpc_server is not None:
             await grpc_server.stop(_GRPC_GRACE_SECONDS)
         engine.dispose()
+        await asyncio.to_thread(flush_tracing)

@@ -12,10 +12,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from opentelemetry.trace import Span, SpanContext
 from sqlalchemy import Engine
 from switchyard_common.proto import controlplane_pb2 as pb
+from switchyard_common.tracing import TRACING
 
 from . import metrics, repo
+from .request_tracing import tracer
 from .snapshot_builder import build_snapshot_from_engine
 
 __all__ = ["SnapshotHub", "Watcher"]
@@ -52,6 +55,9 @@ class SnapshotHub:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # (version, span context) of the last traced rebuild: pushes of that version
+        # become its children, so one trace shows a change reaching every data plane.
+        self._built_span: tuple[int, SpanContext] | None = None
 
     @property
     def current(self) -> pb.Snapshot | None:
@@ -60,6 +66,13 @@ class SnapshotHub:
     @property
     def watcher_count(self) -> int:
         return len(self._watchers)
+
+    def build_span_context(self, version: int) -> SpanContext | None:
+        """The span context of the traced rebuild that produced `version`, if any."""
+        built = self._built_span
+        if built is None or built[0] != version:
+            return None
+        return built[1]
 
     async def start(self) -> None:
         """Build the first snapshot (so GetSnapshot works at once), then poll in the background."""
@@ -108,8 +121,20 @@ class SnapshotHub:
         version = await asyncio.to_thread(self._read_version)
         if self._current is not None and version == self._current.version:
             return False
+        # Only rebuilds are traced: the version polls (several a second) are not.
+        if not TRACING.enabled:
+            return await self._rebuild(None)
+        with tracer().start_as_current_span(
+            "snapshot rebuild", attributes={"switchyard.snapshot.stored_version": version}
+        ) as span:
+            return await self._rebuild(span)
+
+    async def _rebuild(self, span: Span | None) -> bool:
         snapshot = await asyncio.to_thread(build_snapshot_from_engine, self._engine)
-        if self._current is not None and snapshot.version <= self._current.version:
+        previous = self._current
+        if previous is not None and snapshot.version <= previous.version:
+            if span is not None:
+                span.set_attribute("switchyard.snapshot.published", False)
             return False
         self._current = snapshot
         metrics.SNAPSHOT_VERSION.set(snapshot.version)
@@ -117,6 +142,17 @@ class SnapshotHub:
         for watcher in list(self._watchers):
             watcher.offer(snapshot)
         log.info("snapshot version %d published to %d watchers", snapshot.version, len(self._watchers))
+        if span is not None:
+            self._built_span = (snapshot.version, span.get_span_context())
+            span.set_attributes(
+                {
+                    "switchyard.snapshot.published": True,
+                    "switchyard.snapshot.version": snapshot.version,
+                    "switchyard.snapshot.previous_version": previous.version if previous is not None else 0,
+                    "switchyard.snapshot.id": snapshot.id,
+                    "switchyard.snapshot.watchers": len(self._watchers),
+                }
+            )
         return True
 
     def _read_version(self) -> int:

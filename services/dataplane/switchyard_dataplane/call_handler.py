@@ -18,14 +18,16 @@ from switchyard_common.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from switchyard_common.tracing import TRACING
 from switchyard_common.usage import Attempt
 
 from .asgi_io import ClientGone, Receive, Scope, Send, send_response
+from .call_tracing import CallTrace
 from .exchange import upstream_failure
 from .http_errors import error_response
 from .index import IndexHolder, SnapshotIndex, Target
 from .metrics import Metrics
-from .providers.base import ChatCall, ProviderRuntime, UpstreamRequest, Wire
+from .providers.base import ChatCall, UpstreamRequest, Wire
 from .upstream import Upstream, UpstreamResponse, local_response
 from .usage_events import CallRecord, UsageEmitter
 
@@ -112,19 +114,26 @@ class CallHandler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         ts = time.time()
+        # Off (the default), tracing costs this one attribute read per call.
+        trace = CallTrace(scope, self.route) if TRACING.enabled else None
         index = self._holder.current
         if index is None:
-            await self._send_error(send, not_ready())
+            exc = not_ready()
+            if trace is not None:
+                trace.reject(exc)
+            await self._send_error(send, exc)
             return
         incoming = Incoming(scope, self._forward)
         try:
             key = index.authenticate(incoming.authorization, ts, incoming.api_key)
         except SwitchyardError as exc:
             self._metrics.unauthenticated.inc()
+            if trace is not None:
+                trace.reject(exc)
             await self._send_error(send, exc)
             return
         client = scope.get("client")
-        record = CallRecord(key, started, ts, client[0] if client else None)
+        record = CallRecord(key, started, ts, client[0] if client else None, trace)
         try:
             length = incoming.content_length
             # Refuse before reading: the body may be huge. read_body counts bytes as
@@ -139,8 +148,10 @@ class CallHandler:
         except ClientGone:
             record.status = CLIENT_CLOSED
             record.error_type = "client_closed"
-        except Exception:
+        except Exception as exc:
             log.exception("%s call failed (model %r)", self.route, record.model)
+            if trace is not None:
+                trace.span.record_exception(exc)
             record.status = 500
             record.error_type = "internal_error"
             if not record.responded:
@@ -149,6 +160,8 @@ class CallHandler:
             self._metrics.latency.observe(time.perf_counter() - started)
             if self.emits_usage:
                 self._emitter.emit(record)
+            if trace is not None:
+                trace.finish(record)
 
     async def _handle(
         self, index: SnapshotIndex, record: CallRecord, incoming: Incoming, receive: Receive, send: Send
@@ -173,17 +186,33 @@ class CallHandler:
         ms = (time.perf_counter() - attempt_started) * 1000.0
         record.attempts.append(Attempt(target.runtime.slug, target.upstream_model, outcome, ms))
         self._metrics.attempt(target.runtime.slug, outcome)
+        if record.trace is not None:
+            record.trace.end_attempt(outcome)
 
-    async def _send_upstream(self, runtime: ProviderRuntime, request: UpstreamRequest) -> UpstreamResponse:
-        if runtime.adapter.answers_locally:
-            return local_response(runtime.adapter.respond_locally(request))
-        return await self._upstream.send(
-            request.url,
-            request.headers,
-            request.body,
-            connect_timeout=runtime.connect_timeout_seconds,
-            read_timeout=runtime.timeout_seconds,
-        )
+    async def _send_upstream(
+        self, record: CallRecord, target: Target, request: UpstreamRequest
+    ) -> UpstreamResponse:
+        runtime = target.runtime
+        local = runtime.adapter.answers_locally
+        headers = request.headers
+        trace = record.trace
+        if trace is not None:
+            # The attempt's span is ended by _attempt (or by the call's end).
+            headers = headers + trace.start_attempt(target, request.url, local)
+        response: UpstreamResponse
+        if local:
+            response = local_response(runtime.adapter.respond_locally(request))
+        else:
+            response = await self._upstream.send(
+                request.url,
+                headers,
+                request.body,
+                connect_timeout=runtime.connect_timeout_seconds,
+                read_timeout=runtime.timeout_seconds,
+            )
+        if trace is not None:
+            trace.attempt_status(response.status)
+        return response
 
     async def _call_targets(
         self,
@@ -209,7 +238,7 @@ class CallHandler:
                 continue
             attempt_started = time.perf_counter()
             try:
-                response = await self._send_upstream(runtime, request)
+                response = await self._send_upstream(record, target, request)
             except UpstreamTimeout as exc:
                 failure = UpstreamTimeout(f"provider '{runtime.slug}': {exc.message}")
                 self._attempt(record, target, "timeout", attempt_started)

@@ -10,6 +10,7 @@ import logging
 import uvicorn
 from switchyard_common.bus import EventPublisher
 from switchyard_common.serving import QuietServer, bind_socket
+from switchyard_common.tracing import configure_tracing, flush_tracing
 
 from .app import create_app
 from .image_inline import any_host, public_hosts_only
@@ -47,6 +48,8 @@ async def serve(
 ) -> None:
     """Serve until cancelled; `ready` is set once the HTTP server listens (readiness for
     traffic is `/readyz`, which also needs a snapshot)."""
+    # Once per process (idempotent); the hot handlers test TRACING.enabled per call.
+    configure_tracing("switchyard-dataplane")
     if publisher is None:
         publisher = _default_publisher(settings)
     metrics = Metrics()
@@ -125,3 +128,4 @@ async def serve(
         sock.close()
         await upstream.aclose()
         await publisher.close()
+        await asyncio.to_thread(flush_tracing)

@@ -90,7 +90,7 @@ class CountTokensHandler(CallHandler):
         request = runtime.adapter.side_request(runtime, Operation.COUNT_TOKENS, call, target.upstream_model)
         if request is not None:
             try:
-                response = await self._send_upstream(runtime, request)
+                response = await self._send_upstream(record, target, request)
                 body = await response.read()
             except (UpstreamTimeout, UpstreamUnreachable):
                 pass  # an estimate beats no answer

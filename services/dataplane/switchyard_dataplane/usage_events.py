@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from switchyard_common.bus import BusMessage, EventPublisher
 from switchyard_common.ids import uuid7_str
@@ -12,6 +13,9 @@ from switchyard_common.usage import Attempt, UsageEvent, encode_event
 from .index import KeyRecord, PriceTable
 from .metrics import Metrics
 from .providers.base import Usage
+
+if TYPE_CHECKING:
+    from .call_tracing import CallTrace
 
 __all__ = ["CallRecord", "UsageEmitter"]
 
@@ -34,13 +38,21 @@ class CallRecord:
         "started",
         "status",
         "stream",
+        "trace",
         "ts",
         "ttfb",
         "upstream_model",
         "usage",
     )
 
-    def __init__(self, key: KeyRecord, started: float, ts: float, client_ip: str | None) -> None:
+    def __init__(
+        self,
+        key: KeyRecord,
+        started: float,
+        ts: float,
+        client_ip: str | None,
+        trace: CallTrace | None = None,
+    ) -> None:
         self.key = key
         self.started = started  # perf_counter()
         self.ts = ts  # wall clock
@@ -58,6 +70,8 @@ class CallRecord:
         self.prices: PriceTable | None = None
         # The response has started: an error can no longer be sent as such.
         self.responded = False
+        # The call's spans; None unless tracing is enabled.
+        self.trace = trace
 
 
 class UsageEmitter:
@@ -73,6 +87,7 @@ class UsageEmitter:
         usage = record.usage or Usage()
         prices = record.prices
         key = record.key
+        trace = record.trace
         event = UsageEvent(
             id=uuid7_str(),
             ts=record.ts,
@@ -97,6 +112,7 @@ class UsageEmitter:
             stream=record.stream,
             attempts=record.attempts,
             client_ip=record.client_ip,
+            trace_id=trace.trace_id if trace is not None else None,
         )
         try:
             self._publisher.publish_nowait(

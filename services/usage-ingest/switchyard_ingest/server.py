@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from switchyard_common.bus import InProcessBus
 from switchyard_common.db import make_engine
 from switchyard_common.serving import QuietServer, bind_socket
+from switchyard_common.tracing import configure_tracing, flush_tracing
 
 from .bus_consumer import BusConsumer
 from .consumer import JetStreamConsumer
@@ -46,6 +47,7 @@ async def serve(
     """Run the ingest until cancelled. With `bus` (embedded mode) events come from the
     in-process bus, otherwise from JetStream. `engine` defaults to one built from
     `settings.database_url`; the schema must exist (control-plane migrations)."""
+    configure_tracing("switchyard-ingest")
     own_engine = engine is None
     db = engine if engine is not None else make_engine(settings.database_url)
     metrics = IngestMetrics()
@@ -103,3 +105,4 @@ async def serve(
             await asyncio.wait_for(http_task, 5)
         if own_engine:
             db.dispose()
+        await asyncio.to_thread(flush_tracing)

@@ -147,3 +147,26 @@ def test_estimate_usage_is_marked_estimated() -> None:
     assert usage.output_tokens == 3
     assert usage.reasoning_tokens == 2
     assert usage.cached_tokens == 0
+
+
+def test_approximate_payload_tokens_counts_text_and_images_cheaply() -> None:
+    from switchyard_dataplane.token_count import IMAGE_TOKENS, approximate_payload_tokens
+
+    text = "word " * 4000  # 20,000 characters
+    payload = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": text}]},
+            {
+                "role": "user",
+                "content": [{"type": "image", "source": {"type": "base64", "data": "A" * 10**6}}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}],
+            },
+        ],
+    }
+    approx = approximate_payload_tokens(payload)
+    # ~4 characters per token over the strings; the megabyte of base64 counts as images.
+    assert 5000 <= approx - 2 * IMAGE_TOKENS <= 5100

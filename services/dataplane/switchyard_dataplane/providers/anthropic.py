@@ -13,21 +13,21 @@ from typing import Any
 import orjson
 
 from ..http_errors import anthropic_error_type
-from .base import (
-    ApiFormat,
-    ChatCall,
-    LocalResponse,
-    Operation,
-    ProviderRuntime,
-    UpstreamRequest,
-    Usage,
-    Wire,
-    provider_headers,
+from .base import ApiFormat, ChatCall, Operation, ProviderRuntime, UpstreamRequest, Usage, Wire
+from .http_adapter import (
+    JSON_HEADERS,
+    MAX_ERROR_MESSAGE,
+    HttpAdapter,
+    UsageReader,
+    json_or_none,
+    plain_message,
+    splice_model,
+    wire_int,
 )
-from .openai_compat import splice_model
-from .sse import event_error, event_json, next_event_end
+from .sse import SseRelay, event_json
 
 __all__ = [
+    "ANTHROPIC_USAGE",
     "DEFAULT_ANTHROPIC_VERSION",
     "AnthropicAdapter",
     "AnthropicStreamRelay",
@@ -37,11 +37,6 @@ __all__ = [
 
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 _BETA = "anthropic-beta"
-_MAX_ERROR_MESSAGE = 2000
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def usage_from_anthropic(usage: Any, earlier: Usage | None = None) -> Usage | None:
@@ -52,24 +47,23 @@ def usage_from_anthropic(usage: Any, earlier: Usage | None = None) -> Usage | No
         return None
     base = earlier or Usage()
     if "input_tokens" in usage or "cache_read_input_tokens" in usage:
-        cached = _int(usage.get("cache_read_input_tokens"))
+        cached = wire_int(usage.get("cache_read_input_tokens"))
         input_tokens = (
-            _int(usage.get("input_tokens")) + cached + _int(usage.get("cache_creation_input_tokens"))
+            wire_int(usage.get("input_tokens")) + cached + wire_int(usage.get("cache_creation_input_tokens"))
         )
     else:
         cached, input_tokens = base.cached_tokens, base.input_tokens
-    output = _int(usage.get("output_tokens")) if "output_tokens" in usage else base.output_tokens
+    output = wire_int(usage.get("output_tokens")) if "output_tokens" in usage else base.output_tokens
     return Usage(input_tokens=input_tokens, output_tokens=output, cached_tokens=cached)
+
+
+ANTHROPIC_USAGE = UsageReader("usage", usage_from_anthropic)
 
 
 def anthropic_error_body(status: int, body: bytes) -> bytes:
     """The upstream's error in Anthropic shape: as-is when it already is one, wrapped
     otherwise."""
-    parsed: Any = None
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = json_or_none(body)
     if isinstance(parsed, dict) and parsed.get("type") == "error" and isinstance(parsed.get("error"), dict):
         return body
     message: str
@@ -78,60 +72,33 @@ def anthropic_error_body(status: int, body: bytes) -> bytes:
     elif isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
         message = parsed["message"]
     else:
-        message = body.decode("utf-8", "replace").strip() or f"upstream returned HTTP {status}"
+        message = plain_message(status, body)
     return orjson.dumps(
         {
             "type": "error",
-            "error": {"type": anthropic_error_type(status), "message": message[:_MAX_ERROR_MESSAGE]},
+            "error": {"type": anthropic_error_type(status), "message": message[:MAX_ERROR_MESSAGE]},
         }
     )
 
 
-class AnthropicStreamRelay:
+class AnthropicStreamRelay(SseRelay):
     """Relays an Anthropic SSE stream byte for byte, reading usage from the events that
-    carry it (a partial event waits in a buffer only for that reading)."""
+    carry it (`message_start`, `message_delta`)."""
 
-    __slots__ = ("_pending", "error", "usage")
+    __slots__ = ()
+    usage_marker = ANTHROPIC_USAGE.marker
 
-    def __init__(self) -> None:
-        self._pending = b""
-        self.usage: Usage | None = None
-        self.error: str | None = None
-
-    def feed(self, chunk: bytes) -> bytes:
-        buf = self._pending + chunk if self._pending else chunk
-        pos = 0
-        while True:
-            end, nxt = next_event_end(buf, pos)
-            if end < 0:
-                break
-            event = buf[pos:end]
-            if b'"usage"' in event:
-                self._note_usage(event)
-            elif b'"error"' in event and self.error is None:
-                self.error = event_error(event)
-            pos = nxt
-        self._pending = buf[pos:]
-        return chunk
-
-    def finish(self) -> bytes:
-        rest, self._pending = self._pending, b""
-        if b'"usage"' in rest:
-            self._note_usage(rest)
-        elif b'"error"' in rest and self.error is None:
-            self.error = event_error(rest)
-        return b""
-
-    def _note_usage(self, event: bytes) -> None:
+    def _note_usage(self, event: bytes) -> bool:
         obj = event_json(event)
         if not isinstance(obj, dict):
-            return
+            return False
         if obj.get("type") == "message_start" and isinstance(obj.get("message"), dict):
             usage = usage_from_anthropic(obj["message"].get("usage"), self.usage)
         else:
             usage = usage_from_anthropic(obj.get("usage"), self.usage)
         if usage is not None:
             self.usage = usage
+        return False
 
 
 def with_caller_headers(
@@ -151,12 +118,14 @@ def with_caller_headers(
     return tuple(out.items())
 
 
-class AnthropicAdapter:
+class AnthropicAdapter(HttpAdapter):
     api_format: str = ApiFormat.ANTHROPIC
     wire: str = Wire.ANTHROPIC
-    answers_locally: bool = False
-    # The credential style when the provider does not choose one (Provider.auth_header).
     default_auth: str = "x-api-key"
+    fixed_headers = {**JSON_HEADERS, "anthropic-version": DEFAULT_ANTHROPIC_VERSION}
+    usage_reader = ANTHROPIC_USAGE
+    relay = AnthropicStreamRelay
+    error_body = staticmethod(anthropic_error_body)
 
     def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
         base = base_url.rstrip("/")
@@ -164,21 +133,8 @@ class AnthropicAdapter:
         chat = base + "/" + api_path.lstrip("/") if api_path else v1 + "/messages"
         return {Operation.CHAT: chat, Operation.COUNT_TOKENS: chat + "/count_tokens"}
 
-    def static_headers(
-        self, api_key: str, extra_headers: dict[str, str], auth_header: str = ""
-    ) -> tuple[tuple[str, str], ...]:
-        fixed = {
-            "content-type": "application/json",
-            "accept-encoding": "identity",
-            "anthropic-version": DEFAULT_ANTHROPIC_VERSION,
-        }
-        return provider_headers(
-            fixed,
-            api_key=api_key,
-            auth_header=auth_header,
-            default_auth=self.default_auth,
-            extra_headers=extra_headers,
-        )
+    def passthrough_headers(self, runtime: ProviderRuntime, call: ChatCall) -> tuple[tuple[str, str], ...]:
+        return with_caller_headers(runtime.headers, call.forward_headers)
 
     def build_request(
         self,
@@ -198,40 +154,8 @@ class AnthropicAdapter:
             )
         return UpstreamRequest(
             url=runtime.url,
-            headers=with_caller_headers(runtime.headers, call.forward_headers),
+            headers=self.passthrough_headers(runtime, call),
             body=splice_model(call, upstream_model),
             stream=call.stream,
             strip_usage=False,
         )
-
-    def side_request(
-        self, runtime: ProviderRuntime, operation: str, call: ChatCall, upstream_model: str
-    ) -> UpstreamRequest | None:
-        url = runtime.urls.get(operation)
-        if url is None or call.protocol != self.wire:
-            return None
-        return UpstreamRequest(
-            url=url,
-            headers=with_caller_headers(runtime.headers, call.forward_headers),
-            body=splice_model(call, upstream_model),
-            stream=False,
-            strip_usage=False,
-        )
-
-    def parse_response(self, body: bytes) -> Usage | None:
-        if b'"usage"' not in body:
-            return None
-        try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        return usage_from_anthropic(obj.get("usage")) if isinstance(obj, dict) else None
-
-    def stream_relay(self, *, strip_usage: bool) -> AnthropicStreamRelay:
-        return AnthropicStreamRelay()
-
-    def error_body(self, status: int, body: bytes) -> bytes:
-        return anthropic_error_body(status, body)
-
-    def respond_locally(self, request: UpstreamRequest) -> LocalResponse:
-        raise NotImplementedError("Anthropic providers are called over HTTP")

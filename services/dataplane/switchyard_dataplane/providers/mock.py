@@ -15,17 +15,8 @@ from typing import Any
 
 import orjson
 
-from .base import (
-    ApiFormat,
-    ChatCall,
-    LocalResponse,
-    Operation,
-    ProviderRuntime,
-    UpstreamRequest,
-    Usage,
-    Wire,
-)
-from .openai_compat import OpenAICompatAdapter, OpenAIStreamRelay, openai_error_body
+from .base import ApiFormat, LocalResponse, Operation, UpstreamRequest
+from .openai_compat import OpenAICompatAdapter
 
 __all__ = ["MockAdapter"]
 
@@ -53,15 +44,13 @@ def _sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
-class MockAdapter:
-    api_format: str = ApiFormat.MOCK
-    wire: str = Wire.OPENAI
-    answers_locally: bool = True
+class MockAdapter(OpenAICompatAdapter):
+    """Request shaping (model splice, usage request), usage and relays are the OpenAI
+    ones: the mock speaks that protocol, and going through them exercises the same relay
+    path. Only the answer is made in-process."""
 
-    def __init__(self) -> None:
-        # Request shaping (model splice, usage request) is the OpenAI one: the mock
-        # speaks that protocol, and going through it exercises the same relay path.
-        self._openai = OpenAICompatAdapter()
+    api_format: str = ApiFormat.MOCK
+    answers_locally: bool = True
 
     def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
         return {Operation.CHAT: _CHAT_URL, Operation.EMBEDDINGS: _EMBEDDINGS_URL}
@@ -71,29 +60,6 @@ class MockAdapter:
     ) -> tuple[tuple[str, str], ...]:
         # Answers in-process: no credential to send.
         return (("content-type", "application/json"),)
-
-    def build_request(
-        self,
-        runtime: ProviderRuntime,
-        call: ChatCall,
-        upstream_model: str,
-        translated: dict[str, Any] | None = None,
-    ) -> UpstreamRequest:
-        return self._openai.build_request(runtime, call, upstream_model, translated)
-
-    def side_request(
-        self, runtime: ProviderRuntime, operation: str, call: ChatCall, upstream_model: str
-    ) -> UpstreamRequest | None:
-        return self._openai.side_request(runtime, operation, call, upstream_model)
-
-    def parse_response(self, body: bytes) -> Usage | None:
-        return self._openai.parse_response(body)
-
-    def stream_relay(self, *, strip_usage: bool) -> OpenAIStreamRelay:
-        return OpenAIStreamRelay(strip_usage=strip_usage)
-
-    def error_body(self, status: int, body: bytes) -> bytes:
-        return openai_error_body(status, body)
 
     def respond_locally(self, request: UpstreamRequest) -> LocalResponse:
         payload = orjson.loads(request.body)

@@ -10,20 +10,20 @@ from typing import Any
 import orjson
 
 from ..jsonsplice import insert_first_member, replace_top_level_string
-from .base import (
-    ApiFormat,
-    ChatCall,
-    LocalResponse,
-    Operation,
-    ProviderRuntime,
-    UpstreamRequest,
-    Usage,
-    Wire,
-    provider_headers,
+from .base import ApiFormat, ChatCall, Operation, ProviderRuntime, UpstreamRequest, Usage, Wire
+from .http_adapter import (
+    MAX_ERROR_MESSAGE,
+    HttpAdapter,
+    UsageReader,
+    json_or_none,
+    plain_message,
+    splice_model,
+    wire_int,
 )
-from .sse import event_error, event_json, next_event_end
+from .sse import SseRelay, event_json
 
 __all__ = [
+    "OPENAI_USAGE",
     "OpenAICompatAdapter",
     "OpenAIStreamRelay",
     "openai_error_body",
@@ -32,11 +32,6 @@ __all__ = [
 ]
 
 _INCLUDE_USAGE = b'{"include_usage":true}'
-_MAX_ERROR_MESSAGE = 2000
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def usage_from_openai(usage: Any) -> Usage | None:
@@ -45,28 +40,27 @@ def usage_from_openai(usage: Any) -> Usage | None:
         return None
     prompt_details = usage.get("prompt_tokens_details")
     completion_details = usage.get("completion_tokens_details")
-    cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
+    cached = wire_int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
     if not cached:
-        cached = _int(usage.get("prompt_cache_hit_tokens"))
+        cached = wire_int(usage.get("prompt_cache_hit_tokens"))
     reasoning = (
-        _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
+        wire_int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
     )
     return Usage(
-        input_tokens=_int(usage.get("prompt_tokens")),
-        output_tokens=_int(usage.get("completion_tokens")),
+        input_tokens=wire_int(usage.get("prompt_tokens")),
+        output_tokens=wire_int(usage.get("completion_tokens")),
         cached_tokens=cached,
         reasoning_tokens=reasoning,
     )
 
 
+OPENAI_USAGE = UsageReader("usage", usage_from_openai)
+
+
 def openai_error_body(status: int, body: bytes) -> bytes:
     """The upstream's error in OpenAI shape: passed as-is if it already has an `error`
     object, otherwise wrapped."""
-    parsed: Any = None
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        parsed = None
+    parsed = json_or_none(body)
     if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
         return body
     message: str
@@ -75,11 +69,11 @@ def openai_error_body(status: int, body: bytes) -> bytes:
     elif isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
         message = parsed["error"]
     else:
-        message = body.decode("utf-8", "replace").strip() or f"upstream returned HTTP {status}"
+        message = plain_message(status, body)
     return orjson.dumps(
         {
             "error": {
-                "message": message[:_MAX_ERROR_MESSAGE],
+                "message": message[:MAX_ERROR_MESSAGE],
                 "type": "upstream_error",
                 "code": f"upstream_{status}",
                 "param": None,
@@ -88,54 +82,14 @@ def openai_error_body(status: int, body: bytes) -> bytes:
     )
 
 
-class OpenAIStreamRelay:
+class OpenAIStreamRelay(SseRelay):
     """Relays an OpenAI SSE stream, noting usage and dropping the usage-only chunk when
-    the gateway (not the caller) asked for it.
+    the gateway (not the caller) asked for it."""
 
-    Without stripping, every byte is passed on as soon as it arrives; with stripping,
-    complete events are passed on as they complete and only a partial trailing event
-    (useless to an SSE client anyway) waits for its end.
-    """
-
-    __slots__ = ("_pending", "_strip", "error", "usage")
-
-    def __init__(self, *, strip_usage: bool) -> None:
-        self._strip = strip_usage
-        self._pending = b""
-        self.usage: Usage | None = None
-        self.error: str | None = None
-
-    def feed(self, chunk: bytes) -> bytes:
-        buf = self._pending + chunk if self._pending else chunk
-        out: list[bytes] = []
-        pos = 0
-        emitted = 0
-        while True:
-            end, nxt = next_event_end(buf, pos)
-            if end < 0:
-                break
-            event = buf[pos:end]
-            if b'"usage"' in event and self._note_usage(event) and self._strip:
-                out.append(buf[emitted:pos])
-                emitted = nxt
-            elif b'"error"' in event and self.error is None:
-                self.error = event_error(event)
-            pos = nxt
-        self._pending = buf[pos:]
-        if not self._strip:
-            return chunk
-        if emitted == 0:
-            return buf[:pos]
-        out.append(buf[emitted:pos])
-        return b"".join(out)
-
-    def finish(self) -> bytes:
-        rest, self._pending = self._pending, b""
-        if rest.strip() and b'"usage"' in rest:
-            self._note_usage(rest)
-        elif b'"error"' in rest and self.error is None:
-            self.error = event_error(rest)
-        return rest if self._strip else b""
+    __slots__ = ()
+    usage_marker = OPENAI_USAGE.marker
+    # Once usage is asked for, every chunk carries `"usage":null`, error chunks too.
+    marker_in_errors = True
 
     def _note_usage(self, event: bytes) -> bool:
         """Record the event's usage; True if it is a usage-only chunk (choices == [])."""
@@ -151,10 +105,12 @@ class OpenAIStreamRelay:
         return obj.get("choices") == []
 
 
-class OpenAICompatAdapter:
+class OpenAICompatAdapter(HttpAdapter):
     api_format: str = ApiFormat.OPENAI
     wire: str = Wire.OPENAI
-    answers_locally: bool = False
+    usage_reader = OPENAI_USAGE
+    relay = OpenAIStreamRelay
+    error_body = staticmethod(openai_error_body)
 
     def upstream_urls(self, base_url: str, api_path: str) -> dict[str, str]:
         base = base_url.rstrip("/")
@@ -168,26 +124,6 @@ class OpenAICompatAdapter:
             else v1 + "/embeddings"
         )
         return {Operation.CHAT: chat, Operation.EMBEDDINGS: embeddings}
-
-    # The credential style when the provider does not choose one (Provider.auth_header).
-    default_auth: str = "bearer"
-
-    def static_headers(
-        self, api_key: str, extra_headers: dict[str, str], auth_header: str = ""
-    ) -> tuple[tuple[str, str], ...]:
-        # identity: bodies are relayed and read for usage as received, never decompressed.
-        fixed = {"content-type": "application/json", "accept-encoding": "identity"}
-        return provider_headers(
-            fixed,
-            api_key=api_key,
-            auth_header=auth_header,
-            default_auth=self.default_auth,
-            extra_headers=extra_headers,
-        )
-
-    def url_for(self, url: str, upstream_model: str) -> str:
-        """The URL of one call from the runtime's URL (Azure puts the model in it)."""
-        return url
 
     def build_request(
         self,
@@ -233,44 +169,3 @@ class OpenAICompatAdapter:
         return UpstreamRequest(
             url=url, headers=runtime.headers, body=body, stream=call.stream, strip_usage=strip
         )
-
-    def side_request(
-        self, runtime: ProviderRuntime, operation: str, call: ChatCall, upstream_model: str
-    ) -> UpstreamRequest | None:
-        url = runtime.urls.get(operation)
-        if url is None or call.protocol != self.wire:
-            return None
-        return UpstreamRequest(
-            url=self.url_for(url, upstream_model),
-            headers=runtime.headers,
-            body=splice_model(call, upstream_model),
-            stream=False,
-            strip_usage=False,
-        )
-
-    def parse_response(self, body: bytes) -> Usage | None:
-        if b'"usage"' not in body:
-            return None
-        try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        return usage_from_openai(obj.get("usage")) if isinstance(obj, dict) else None
-
-    def stream_relay(self, *, strip_usage: bool) -> OpenAIStreamRelay:
-        return OpenAIStreamRelay(strip_usage=strip_usage)
-
-    def error_body(self, status: int, body: bytes) -> bytes:
-        return openai_error_body(status, body)
-
-    def respond_locally(self, request: UpstreamRequest) -> LocalResponse:
-        raise NotImplementedError("OpenAI-compatible providers are called over HTTP")
-
-
-def splice_model(call: ChatCall, upstream_model: str) -> bytes:
-    """The caller's body with its top-level model replaced (re-encoded only if the
-    splice is ambiguous)."""
-    if upstream_model == call.model:
-        return call.raw_body
-    body = replace_top_level_string(call.raw_body, "model", call.model, upstream_model)
-    return body if body is not None else orjson.dumps({**call.payload, "model": upstream_model})
