@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import switchyard_common.usage_store  # noqa: F401  (registers usage tables on METADATA)
 from alembic import context
-from switchyard_common import usage_store  # noqa: F401  (registers usage tables on METADATA)
 from switchyard_common.db import METADATA
 
 from switchyard_controlplane.db import models  # noqa: F401  (registers control-plane tables)

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy import Engine
-from switchyard_common import usage_store
 from switchyard_common.errors import InvalidRequest
+from switchyard_common.usage_store import GroupBy, query_usage
 
 from ...deps import AdminDep, ContextDep
 
@@ -23,11 +23,9 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _query(
-    engine: Engine, start: datetime, end: datetime, group_by: usage_store.GroupBy
-) -> list[dict[str, Any]]:
+def _query(engine: Engine, start: datetime, end: datetime, group_by: GroupBy) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        return usage_store.query_usage(conn, start=start, end=end, group_by=group_by)
+        return query_usage(conn, start=start, end=end, group_by=group_by)
 
 
 @router.get("/usage")
