@@ -25,7 +25,7 @@ from .api.routes import (
 )
 from .deps import AppContext
 from .repo import make_sessionmaker
-from .request_tracing import TracingMiddleware
+from .request_tracing import TracingMiddleware, route_template
 from .settings import ControlPlaneSettings
 from .snapshot_hub import SnapshotHub
 
@@ -65,9 +65,8 @@ def create_app(settings: ControlPlaneSettings, engine: Engine, hub: SnapshotHub)
             status = response.status_code
             return response
         finally:
-            route = request.scope.get("route")
             # Route templates, not raw paths, keep label cardinality bounded.
-            template = getattr(route, "path", "unmatched")
+            template = route_template(request.scope) or "unmatched"
             metrics.HTTP_REQUESTS.labels(request.method, template, str(status)).inc()
             metrics.HTTP_LATENCY.labels(template).observe(time.perf_counter() - started)
 

@@ -12,14 +12,14 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from switchyard_common.tracing import TRACING, asgi_parent_context, get_tracer
 
-__all__ = ["TracingMiddleware", "tracer"]
+__all__ = ["TracingMiddleware", "route_template", "tracer"]
 
 # Probes and scrapes arrive every few seconds from every orchestrator and Prometheus:
 # spans of them would drown the admin calls.
 _UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
-def _route_template(scope: Scope) -> str | None:
+def route_template(scope: Scope) -> str | None:
     """The matched route's full template. FastAPI keeps the routes of included routers
     relative to their router (`scope["route"].path` lacks the `/api/v1` prefix) and puts
     the full one in its effective route context."""
@@ -75,7 +75,7 @@ class TracingMiddleware:
             raise
         finally:
             # Route templates, not raw paths, name the span (bounded cardinality).
-            template = _route_template(scope)
+            template = route_template(scope)
             if template:
                 span.update_name(f"{method} {template}")
                 span.set_attribute("http.route", template)

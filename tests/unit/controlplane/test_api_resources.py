@@ -153,3 +153,7 @@ async def test_probes_and_metrics(client: httpx.AsyncClient) -> None:
     assert "/api/v1/config/apply" in (await client.get("/openapi.json")).json()["paths"]
     unknown = await client.get("/api/v1/nothing-here")
     assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "not_found_error"
+    # Labels are full route templates (prefix included), whatever router a route is on.
+    await client.get("/api/v1/organizations/some-org")
+    metrics = await client.get("/metrics")
+    assert 'route="/api/v1/organizations/{name}"' in metrics.text
