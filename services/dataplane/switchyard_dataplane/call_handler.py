@@ -176,11 +176,31 @@ class CallHandler:
     async def _send_json(
         self, record: CallRecord, send: Send, status: int, body: bytes, content_type: str
     ) -> None:
+        await self._send_body(record, send, status, [(b"content-type", content_type.encode())], body)
+
+    async def _send_body(
+        self, record: CallRecord, send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> None:
         record.status = status
         record.ttfb = time.perf_counter()
         self._metrics.request(self.route, status)
         record.responded = True
-        await send_response(send, status, [(b"content-type", content_type.encode())], body)
+        await send_response(send, status, headers, body)
+
+    async def _read_body(
+        self, record: CallRecord, target: Target, response: UpstreamResponse, attempt_started: float
+    ) -> bytes:
+        """The whole body of a success answer; failing to read it fails the attempt."""
+        try:
+            body = await response.read()
+        except UpstreamTimeout:
+            self._attempt(record, target, "timeout", attempt_started)
+            raise
+        except UpstreamUnreachable:
+            self._attempt(record, target, "unreachable", attempt_started)
+            raise
+        self._attempt(record, target, "ok", attempt_started)
+        return body
 
     def _attempt(self, record: CallRecord, target: Target, outcome: str, attempt_started: float) -> None:
         ms = (time.perf_counter() - attempt_started) * 1000.0

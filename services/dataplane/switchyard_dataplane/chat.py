@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from switchyard_common.errors import UpstreamTimeout, UpstreamUnreachable
 
-from .asgi_io import Receive, Send, read_body, send_response
+from .asgi_io import Receive, Send, read_body
 from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, not_ready
 from .chat_request import parse_chat_body, parse_messages_body
 from .exchange import read_answer, stream_relay_for, upstream_request
@@ -67,26 +67,14 @@ class ChatHandler(CallHandler):
         send: Send,
         attempt_started: float,
     ) -> None:
-        try:
-            body = await response.read()
-        except UpstreamTimeout:
-            self._attempt(record, target, "timeout", attempt_started)
-            raise
-        except UpstreamUnreachable:
-            self._attempt(record, target, "unreachable", attempt_started)
-            raise
-        self._attempt(record, target, "ok", attempt_started)
+        body = await self._read_body(record, target, response, attempt_started)
         body, record.usage = read_answer(call, target, request, body)
-        record.status = response.status
         headers = [(b"content-type", b"application/json")]
         if not request.translated:
             headers = [(b"content-type", (response.content_type or "application/json").encode())]
             if response.content_encoding:
                 headers.append((b"content-encoding", response.content_encoding.encode()))
-        record.ttfb = time.perf_counter()
-        self._metrics.request(self.route, response.status)
-        record.responded = True
-        await send_response(send, response.status, headers, body)
+        await self._send_body(record, send, response.status, headers, body)
 
     async def _relay_stream(
         self,

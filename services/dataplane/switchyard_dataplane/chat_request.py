@@ -26,30 +26,34 @@ def _object(raw: bytes) -> dict[str, Any]:
     return payload
 
 
-def _model(payload: dict[str, Any]) -> str:
-    model = payload.get("model")
-    if model is None:
+def _required(payload: dict[str, Any], param: str, message: str = "") -> Any:
+    """A top-level field that must be present (null counts as absent)."""
+    value = payload.get(param)
+    if value is None:
         raise InvalidRequest(
-            "you must provide a model parameter", code="missing_required_parameter", param="model"
+            message or f"you must provide a {param} parameter", code="missing_required_parameter", param=param
         )
+    return value
+
+
+def _invalid_type(message: str, param: str) -> InvalidRequest:
+    return InvalidRequest(message, code="invalid_type", param=param)
+
+
+def _model(payload: dict[str, Any]) -> str:
+    model = _required(payload, "model")
     if not isinstance(model, str) or not model:
-        raise InvalidRequest("'model' must be a non-empty string", code="invalid_type", param="model")
+        raise _invalid_type("'model' must be a non-empty string", "model")
     return model
 
 
 def _messages(payload: dict[str, Any]) -> None:
-    messages = payload.get("messages")
-    if messages is None:
-        raise InvalidRequest(
-            "you must provide a messages parameter", code="missing_required_parameter", param="messages"
-        )
+    messages = _required(payload, "messages")
     if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' must be a non-empty array", code="invalid_type", param="messages")
+        raise _invalid_type("'messages' must be a non-empty array", "messages")
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise InvalidRequest(
-                f"messages[{i}] must be an object with a string 'role'", code="invalid_type", param="messages"
-            )
+            raise _invalid_type(f"messages[{i}] must be an object with a string 'role'", "messages")
 
 
 def _stream(payload: dict[str, Any]) -> bool:
@@ -57,7 +61,7 @@ def _stream(payload: dict[str, Any]) -> bool:
     if stream is None:
         return False
     if not isinstance(stream, bool):
-        raise InvalidRequest("'stream' must be a boolean", code="invalid_type", param="stream")
+        raise _invalid_type("'stream' must be a boolean", "stream")
     return stream
 
 
@@ -70,9 +74,7 @@ def parse_chat_body(raw: bytes) -> ChatCall:
     has_options = "stream_options" in payload
     options = payload.get("stream_options")
     if options is not None and not isinstance(options, dict):
-        raise InvalidRequest(
-            "'stream_options' must be an object", code="invalid_type", param="stream_options"
-        )
+        raise _invalid_type("'stream_options' must be an object", "stream_options")
     wants_usage = bool(options.get("include_usage")) if options else False
     return ChatCall(
         raw_body=raw,
@@ -90,15 +92,9 @@ def parse_messages_body(raw: bytes, forward_headers: Headers = ()) -> ChatCall:
     payload = _object(raw)
     model = _model(payload)
     _messages(payload)
-    max_tokens = payload.get("max_tokens")
-    if max_tokens is None:
-        raise InvalidRequest(
-            "max_tokens: Field required", code="missing_required_parameter", param="max_tokens"
-        )
+    max_tokens = _required(payload, "max_tokens", "max_tokens: Field required")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise InvalidRequest(
-            "max_tokens: must be a positive integer", code="invalid_type", param="max_tokens"
-        )
+        raise _invalid_type("max_tokens: must be a positive integer", "max_tokens")
     return ChatCall(
         raw_body=raw,
         payload=payload,
@@ -132,15 +128,9 @@ def parse_embeddings_body(raw: bytes) -> ChatCall:
     """An OpenAI `POST /v1/embeddings` body."""
     payload = _object(raw)
     model = _model(payload)
-    given = payload.get("input")
-    if given is None:
-        raise InvalidRequest(
-            "you must provide an input parameter", code="missing_required_parameter", param="input"
-        )
+    given = _required(payload, "input", "you must provide an input parameter")
     if not isinstance(given, str | list) or (isinstance(given, list) and not given):
-        raise InvalidRequest(
-            "'input' must be a string or a non-empty array", code="invalid_type", param="input"
-        )
+        raise _invalid_type("'input' must be a string or a non-empty array", "input")
     return ChatCall(
         raw_body=raw,
         payload=payload,

@@ -167,7 +167,9 @@ class EstimatingRelay:
         self._inner = inner
         self._call = call
         self._wire = wire
-        self._chunks: list[bytes] = []
+        # None once the upstream has reported usage: a relay never unsets it, so from
+        # then on nothing is kept and the inner relay's usage is not asked again.
+        self._chunks: list[bytes] | None = []
         self.usage: Usage | None = None
 
     @property
@@ -176,10 +178,11 @@ class EstimatingRelay:
 
     def feed(self, chunk: bytes) -> bytes:
         out = self._inner.feed(chunk)
-        if self._inner.usage is None:
-            self._chunks.append(chunk)
-        elif self._chunks:
-            self._chunks = []
+        if self._chunks is not None:
+            if self._inner.usage is None:
+                self._chunks.append(chunk)
+            else:
+                self._chunks = None
         return out
 
     def finish(self) -> bytes:
@@ -188,10 +191,10 @@ class EstimatingRelay:
         if self.usage is None:
             self.usage = Usage(
                 input_tokens=estimate_input_tokens(self._call),
-                output_tokens=_estimate_stream_output(self._wire, self._chunks),
+                output_tokens=_estimate_stream_output(self._wire, self._chunks or []),
                 estimated=True,
             )
-        self._chunks = []
+        self._chunks = None
         return out
 
 

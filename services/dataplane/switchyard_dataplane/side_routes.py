@@ -57,15 +57,7 @@ class EmbeddingsHandler(CallHandler):
         target, _, response, attempt_started = await self._call_targets(
             call, record, route.ordered_targets(), build, unsupported
         )
-        try:
-            body = await response.read()
-        except UpstreamTimeout:
-            self._attempt(record, target, "timeout", attempt_started)
-            raise
-        except UpstreamUnreachable:
-            self._attempt(record, target, "unreachable", attempt_started)
-            raise
-        self._attempt(record, target, "ok", attempt_started)
+        body = await self._read_body(record, target, response, attempt_started)
         usage = target.runtime.adapter.parse_response(body)
         record.usage = usage or Usage(input_tokens=_embedding_input_tokens(call), estimated=True)
         await self._send_json(

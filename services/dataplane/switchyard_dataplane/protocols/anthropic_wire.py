@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from .checks import wire_int
 from .ir import ErrorInfo, ErrorKind, StopReason, TokenUsage
 
 __all__ = [
@@ -67,17 +68,13 @@ def stop_reason_wire(stop: StopReason | None) -> str:
     return "end_turn" if stop is None else _WIRE_STOP[stop]
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def usage_from_anthropic(usage: dict[str, Any]) -> TokenUsage:
     """Anthropic's `input_tokens` leaves out cache reads and writes; the IR counts them."""
-    read = _int(usage.get("cache_read_input_tokens"))
-    written = _int(usage.get("cache_creation_input_tokens"))
+    read = wire_int(usage.get("cache_read_input_tokens"))
+    written = wire_int(usage.get("cache_creation_input_tokens"))
     return TokenUsage(
-        input_tokens=_int(usage.get("input_tokens")) + read + written,
-        output_tokens=_int(usage.get("output_tokens")),
+        input_tokens=wire_int(usage.get("input_tokens")) + read + written,
+        output_tokens=wire_int(usage.get("output_tokens")),
         cached_tokens=read,
         cache_creation_tokens=written,
     )

@@ -32,6 +32,7 @@ __all__ = [
     "req_str",
     "parse_data_url",
     "stop_list",
+    "wire_int",
 ]
 
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w.+-]+=[^;,]*)*);base64,(.*)$", re.DOTALL)
@@ -128,6 +129,12 @@ def check_schema(schema: Any, where: str) -> dict[str, Any]:
     if checked.get("type", "object") != "object":
         raise bad(f"'{where}' must be a JSON Schema with type 'object'", where, "invalid_value")
     return checked
+
+
+def wire_int(value: Any) -> int:
+    """A count field of an upstream's wire object; anything but an int (absent, null,
+    bool) is 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def data_url(image: ImagePart) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from switchyard_common.errors import UpstreamUnreachable
 
+from .checks import wire_int
 from .gemini_parts import parts_from_gemini, parts_to_gemini
 from .ir import ChatResponse, ErrorInfo, ErrorKind, ImagePart, Part, StopReason, TokenUsage, ToolCallPart
 
@@ -22,6 +23,7 @@ __all__ = [
     "build_gemini_error",
     "build_gemini_response",
     "finish_reason_to_gemini",
+    "gemini_error_status",
     "new_response_id",
     "parse_gemini_error",
     "parse_gemini_response",
@@ -80,6 +82,20 @@ _HTTP_KINDS = {
     503: ErrorKind.OVERLOADED,
     504: ErrorKind.TIMEOUT,
 }
+# Gemini (Google API) HTTP statuses: INVALID_ARGUMENT 400, UNAUTHENTICATED 401,
+# PERMISSION_DENIED 403, NOT_FOUND 404, RESOURCE_EXHAUSTED 429, INTERNAL 500,
+# UNAVAILABLE 503, DEADLINE_EXCEEDED 504.
+_KIND_HTTP = {
+    ErrorKind.INVALID_REQUEST: 400,
+    ErrorKind.AUTHENTICATION: 401,
+    ErrorKind.PERMISSION: 403,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.REQUEST_TOO_LARGE: 413,
+    ErrorKind.RATE_LIMIT: 429,
+    ErrorKind.API_ERROR: 500,
+    ErrorKind.OVERLOADED: 503,
+    ErrorKind.TIMEOUT: 504,
+}
 _KIND_STATUS = {
     ErrorKind.INVALID_REQUEST: "INVALID_ARGUMENT",
     ErrorKind.AUTHENTICATION: "UNAUTHENTICATED",
@@ -97,20 +113,16 @@ def new_response_id() -> str:
     return uuid.uuid4().hex
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def usage_from_gemini(meta: Any) -> TokenUsage | None:
     if not isinstance(meta, dict):
         return None
-    thoughts = _int(meta.get("thoughtsTokenCount"))
+    thoughts = wire_int(meta.get("thoughtsTokenCount"))
     return TokenUsage(
         # Tool-use prompt tokens (server-side tools' results) are billed as input.
-        input_tokens=_int(meta.get("promptTokenCount")) + _int(meta.get("toolUsePromptTokenCount")),
+        input_tokens=wire_int(meta.get("promptTokenCount")) + wire_int(meta.get("toolUsePromptTokenCount")),
         # candidatesTokenCount excludes thoughts; the IR's output includes reasoning.
-        output_tokens=_int(meta.get("candidatesTokenCount")) + thoughts,
-        cached_tokens=_int(meta.get("cachedContentTokenCount")),
+        output_tokens=wire_int(meta.get("candidatesTokenCount")) + thoughts,
+        cached_tokens=wire_int(meta.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
     )
 
@@ -235,6 +247,10 @@ def parse_gemini_error(status: int, body: bytes) -> ErrorInfo:
         message=message if isinstance(message, str) and message else f"HTTP {status}",
         code=grpc_status,
     )
+
+
+def gemini_error_status(kind: ErrorKind) -> int:
+    return _KIND_HTTP[kind]
 
 
 def build_gemini_error(status: int, error: ErrorInfo) -> dict[str, Any]:

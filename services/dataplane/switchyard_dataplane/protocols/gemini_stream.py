@@ -22,6 +22,7 @@ from .gemini_parts import arguments_object, is_synthetic_id
 from .gemini_response import (
     build_gemini_error,
     finish_reason_to_gemini,
+    gemini_error_status,
     new_response_id,
     parse_gemini_error,
     stop_reason_from_gemini,
@@ -30,7 +31,6 @@ from .gemini_response import (
 )
 from .ir import (
     ErrorInfo,
-    ErrorKind,
     MessageStart,
     StopReason,
     StreamEnd,
@@ -46,17 +46,6 @@ from .ir import (
 from .sse import SSEParser
 
 __all__ = ["GeminiStreamDecoder", "GeminiStreamEncoder"]
-
-_ERROR_STATUS = {
-    ErrorKind.INVALID_REQUEST: 400,
-    ErrorKind.AUTHENTICATION: 401,
-    ErrorKind.PERMISSION: 403,
-    ErrorKind.NOT_FOUND: 404,
-    ErrorKind.REQUEST_TOO_LARGE: 413,
-    ErrorKind.RATE_LIMIT: 429,
-    ErrorKind.OVERLOADED: 503,
-    ErrorKind.TIMEOUT: 504,
-}
 
 
 class GeminiStreamDecoder:
@@ -245,7 +234,7 @@ class GeminiStreamEncoder:
             if event.error is not None:
                 # Gemini reports a failure mid-stream as an event holding its error body.
                 self._done = True
-                status = _ERROR_STATUS.get(event.error.kind, 500)
+                status = gemini_error_status(event.error.kind)
                 out += b"data: " + _dumps(build_gemini_error(status, event.error)) + b"\r\n\r\n"
         return out
 

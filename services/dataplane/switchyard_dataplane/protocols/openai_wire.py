@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from .checks import wire_int
 from .ir import ErrorInfo, ErrorKind, StopReason, TokenUsage
 
 __all__ = [
@@ -48,21 +49,17 @@ def finish_reason(stop: StopReason | None) -> str:
     return "stop" if stop is None else _STOP_TO_FINISH[stop]
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def usage_from_openai(usage: dict[str, Any]) -> TokenUsage:
     """OpenAI counts cached prompt tokens inside `prompt_tokens` (as the IR does); DeepSeek
     reports them as `prompt_cache_hit_tokens` instead of `prompt_tokens_details`."""
     prompt = usage.get("prompt_tokens_details")
     completion = usage.get("completion_tokens_details")
-    cached = _int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0
+    cached = wire_int(prompt.get("cached_tokens")) if isinstance(prompt, dict) else 0
     return TokenUsage(
-        input_tokens=_int(usage.get("prompt_tokens")),
-        output_tokens=_int(usage.get("completion_tokens")),
-        cached_tokens=cached or _int(usage.get("prompt_cache_hit_tokens")),
-        reasoning_tokens=_int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else 0,
+        input_tokens=wire_int(usage.get("prompt_tokens")),
+        output_tokens=wire_int(usage.get("completion_tokens")),
+        cached_tokens=cached or wire_int(usage.get("prompt_cache_hit_tokens")),
+        reasoning_tokens=wire_int(completion.get("reasoning_tokens")) if isinstance(completion, dict) else 0,
     )
 
 
@@ -99,6 +96,7 @@ _KIND_WIRE: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.TIMEOUT: (504, "timeout_error"),
     ErrorKind.API_ERROR: (500, "server_error"),
 }
+_TYPE_KIND = {wire_type: kind for kind, (_, wire_type) in _KIND_WIRE.items()}
 
 
 def error_status(kind: ErrorKind) -> int:
@@ -134,7 +132,6 @@ def stream_error(data: dict[str, Any]) -> ErrorInfo:
     err = data.get("error")
     if not isinstance(err, dict):
         return ErrorInfo(ErrorKind.API_ERROR, str(err))
-    by_type = {wire_type: kind for kind, (_, wire_type) in _KIND_WIRE.items()}
-    kind = by_type.get(str(err.get("type")), ErrorKind.API_ERROR)
+    kind = _TYPE_KIND.get(str(err.get("type")), ErrorKind.API_ERROR)
     code = err.get("code")
     return ErrorInfo(kind, str(err.get("message") or "upstream error"), str(code) if code else None)

@@ -2,8 +2,9 @@
 
 The parser follows the WHATWG event-stream rules the providers rely on: lines end with
 `\\n`, `\\r\\n` or `\\r`; `:` starts a comment (keep-alives); `data` lines of one event
-are joined with `\\n`; a blank line dispatches. Bytes may be split anywhere, so partial
-lines wait in a buffer, and `finish()` dispatches a last event that has no blank line.
+are joined with `\\n`; a blank line dispatches. Bytes may be split anywhere, so the
+incomplete rest waits in a buffer, and `finish()` dispatches a last event that has no
+blank line.
 """
 
 from __future__ import annotations
@@ -25,11 +26,45 @@ class SSEParser:
     def __init__(self) -> None:
         self._buf = b""
         self._event: str | None = None
-        self._data: list[str] = []
+        self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buf = self._buf + chunk if self._buf else chunk
         out: list[SSEEvent] = []
+        # Providers end lines with LF alone: then whole events are cut out at their blank
+        # line and only an incomplete event waits. Any CR takes the line-by-line path.
+        start = self._lines(buf, out) if buf.find(b"\r") >= 0 else self._events(buf, out)
+        self._buf = buf[start:]
+        return out
+
+    def finish(self) -> list[SSEEvent]:
+        out: list[SSEEvent] = []
+        rest, self._buf = self._buf, b""
+        if rest:
+            for line in rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
+                self._line(line, out)
+        self._dispatch(out)
+        return out
+
+    def _events(self, buf: bytes, out: list[SSEEvent]) -> int:
+        """Complete LF-terminated events in `buf`; returns where the rest starts."""
+        start = 0
+        line = self._line
+        while (end := buf.find(b"\n\n", start)) >= 0:
+            block = buf[start:end]
+            if block[:6] == b"data: " and not self._data and b"\n" not in block:
+                # The usual event, one data line: no line splitting, no state.
+                out.append(SSEEvent(self._event, block[6:].decode("utf-8", "replace")))
+                self._event = None
+            else:
+                for text in block.split(b"\n"):
+                    line(text, out)
+                self._dispatch(out)
+            start = end + 2
+        return start
+
+    def _lines(self, buf: bytes, out: list[SSEEvent]) -> int:
+        """Complete lines in `buf`, whatever their ending; returns where the rest starts."""
         start = 0
         size = len(buf)
         while start < size:
@@ -45,17 +80,7 @@ class SSEParser:
                 break
             self._line(buf[start:end], out)
             start = nxt
-        self._buf = buf[start:]
-        return out
-
-    def finish(self) -> list[SSEEvent]:
-        out: list[SSEEvent] = []
-        rest, self._buf = self._buf, b""
-        if rest:
-            for line in rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n"):
-                self._line(line, out)
-        self._dispatch(out)
-        return out
+        return start
 
     def _line(self, line: bytes, out: list[SSEEvent]) -> None:
         if not line:
@@ -67,15 +92,17 @@ class SSEParser:
         if value[:1] == b" ":
             value = value[1:]
         if name == b"data":
-            self._data.append(value.decode("utf-8", "replace"))
+            self._data.append(value)
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
 
     def _dispatch(self, out: list[SSEEvent]) -> None:
-        if self._data:
-            out.append(SSEEvent(self._event, "\n".join(self._data)))
+        data = self._data
+        if data:
+            # Decoded once per event (a newline byte is never inside a UTF-8 character).
+            out.append(SSEEvent(self._event, b"\n".join(data).decode("utf-8", "replace")))
+            self._data = []
         self._event = None
-        self._data = []
 
 
 def sse_event(data: bytes, event: str | None = None) -> bytes:

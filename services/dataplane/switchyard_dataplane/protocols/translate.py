@@ -29,6 +29,7 @@ from . import anthropic_wire, openai_wire
 from .anthropic_messages import AnthropicMessagesCodec
 from .checks import bad_upstream
 from .gemini import GeminiCodec
+from .gemini_response import gemini_error_status
 from .ir import (
     ChatRequest,
     Codec,
@@ -61,20 +62,6 @@ CODECS: dict[str, Codec] = {
     "openai": OpenAIChatCodec(),
     "anthropic": AnthropicMessagesCodec(),
     "gemini": GeminiCodec(),
-}
-
-# Gemini (Google API) statuses: INVALID_ARGUMENT 400, UNAUTHENTICATED 401, PERMISSION_DENIED
-# 403, NOT_FOUND 404, RESOURCE_EXHAUSTED 429, INTERNAL 500, UNAVAILABLE 503, DEADLINE 504.
-_GEMINI_STATUS = {
-    ErrorKind.INVALID_REQUEST: 400,
-    ErrorKind.AUTHENTICATION: 401,
-    ErrorKind.PERMISSION: 403,
-    ErrorKind.NOT_FOUND: 404,
-    ErrorKind.REQUEST_TOO_LARGE: 413,
-    ErrorKind.RATE_LIMIT: 429,
-    ErrorKind.API_ERROR: 500,
-    ErrorKind.OVERLOADED: 503,
-    ErrorKind.TIMEOUT: 504,
 }
 
 
@@ -121,7 +108,7 @@ def error_status(protocol: str, kind: ErrorKind, upstream_status: int | None = N
         return anthropic_wire.error_status(kind)
     if protocol == "openai":
         return openai_wire.error_status(kind)
-    return _GEMINI_STATUS[kind]
+    return gemini_error_status(kind)
 
 
 def translate_error(

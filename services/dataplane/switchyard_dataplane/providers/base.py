@@ -29,7 +29,6 @@ __all__ = [
     "UpstreamRequest",
     "Usage",
     "Wire",
-    "merge_headers",
     "provider_headers",
 ]
 
@@ -216,13 +215,3 @@ def provider_headers(
     for name, value in extra_headers.items():
         headers[name.lower()] = value
     return tuple(headers.items())
-
-
-def merge_headers(
-    base: tuple[tuple[str, str], ...], overrides: tuple[tuple[str, str], ...]
-) -> tuple[tuple[str, str], ...]:
-    """`base` with `overrides` replacing same-named headers (names are lower-case)."""
-    if not overrides:
-        return base
-    names = {name for name, _ in overrides}
-    return tuple((n, v) for n, v in base if n not in names) + overrides

@@ -16,6 +16,7 @@ import orjson
 from switchyard_common.config_schema import AUTH_HEADER_BEARER
 
 from ..jsonsplice import replace_top_level_string
+from ..protocols.checks import wire_int
 from .base import ChatCall, LocalResponse, ProviderRuntime, UpstreamRequest, Usage, provider_headers
 from .sse import SseRelay
 
@@ -34,11 +35,6 @@ __all__ = [
 JSON_HEADERS: Mapping[str, str] = {"content-type": "application/json", "accept-encoding": "identity"}
 # Upstream error text kept in a wrapped error body.
 MAX_ERROR_MESSAGE = 2000
-
-
-def wire_int(value: Any) -> int:
-    """A count field of a wire object; anything but an int (absent, null, bool) is 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def json_or_none(body: bytes) -> Any:
