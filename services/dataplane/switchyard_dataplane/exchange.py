@@ -34,7 +34,7 @@ from .protocols.translate import (
     translate_error,
     translate_request,
 )
-from .providers.base import ChatCall, ProviderRuntime, StreamRelay, UpstreamRequest, Usage, Wire
+from .providers.base import ChatCall, ProviderRuntime, StreamRelay, UpstreamRequest, Wire
 from .token_count import (
     approximate_payload_tokens,
     estimate_request_tokens,
@@ -89,25 +89,15 @@ def upstream_failure(
     return UpstreamStatusError(caller_status, orjson.dumps(payload), message, headers=headers)
 
 
-def _usage(usage: TokenUsage | None) -> Usage | None:
-    if usage is None:
-        return None
-    return Usage(
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cached_tokens=usage.cached_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        estimated=usage.estimated,
-    )
-
-
-def read_answer(call: ChatCall, target: Target, request: UpstreamRequest, body: bytes) -> tuple[bytes, Usage]:
+def read_answer(
+    call: ChatCall, target: Target, request: UpstreamRequest, body: bytes
+) -> tuple[bytes, TokenUsage]:
     """The caller's body for a successful non-streamed answer, and the call's usage."""
     adapter = target.runtime.adapter
     if not request.translated:
         usage = adapter.parse_response(body)
         if usage is None:
-            usage = Usage(
+            usage = TokenUsage(
                 input_tokens=estimate_input_tokens(call),
                 output_tokens=_estimate_body_output(adapter.wire, body),
                 estimated=True,
@@ -123,9 +113,9 @@ def read_answer(call: ChatCall, target: Target, request: UpstreamRequest, body: 
             code="bad_upstream_response",
         ) from None
     answer = orjson.dumps(CODECS[call.protocol].build_response(parsed, call.model))
-    usage = _usage(parsed.usage)
+    usage = parsed.usage
     if usage is None:
-        usage = Usage(
+        usage = TokenUsage(
             input_tokens=estimate_input_tokens(call),
             output_tokens=_estimate_response(parsed),
             estimated=True,
@@ -142,8 +132,8 @@ class TranslatingRelay:
         self._translator = translator
 
     @property
-    def usage(self) -> Usage | None:
-        return _usage(self._translator.usage)
+    def usage(self) -> TokenUsage | None:
+        return self._translator.usage
 
     @property
     def error(self) -> str | None:
@@ -170,7 +160,7 @@ class EstimatingRelay:
         # None once the upstream has reported usage: a relay never unsets it, so from
         # then on nothing is kept and the inner relay's usage is not asked again.
         self._chunks: list[bytes] | None = []
-        self.usage: Usage | None = None
+        self.usage: TokenUsage | None = None
 
     @property
     def error(self) -> str | None:
@@ -189,7 +179,7 @@ class EstimatingRelay:
         out = self._inner.finish()
         self.usage = self._inner.usage
         if self.usage is None:
-            self.usage = Usage(
+            self.usage = TokenUsage(
                 input_tokens=estimate_input_tokens(self._call),
                 output_tokens=_estimate_stream_output(self._wire, self._chunks or []),
                 estimated=True,

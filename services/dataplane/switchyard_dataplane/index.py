@@ -23,8 +23,9 @@ from switchyard_common.errors import (
 from switchyard_common.proto.controlplane_pb2 import Provider, Snapshot
 from switchyard_common.secrets import SecretBox, SecretDecryptError, hash_api_key
 
+from .protocols.ir import TokenUsage
 from .providers import adapter_for
-from .providers.base import Operation, ProviderRuntime, Usage
+from .providers.base import Operation, ProviderRuntime
 
 __all__ = [
     "IndexHolder",
@@ -103,7 +104,7 @@ class PriceTable:
     per_million: Mapping[str, float]
     currency: str
 
-    def cost(self, usage: Usage) -> float:
+    def cost(self, usage: TokenUsage) -> float:
         """Cost of one call; cached and reasoning tokens are billed at their own unit
         price when one is set (they are part of input/output tokens in OpenAI usage)."""
         p = self.per_million

@@ -14,7 +14,8 @@ from .call_handler import CallHandler, Incoming, retry_headers
 from .chat_request import parse_count_tokens_body, parse_embeddings_body
 from .exchange import estimate_input_tokens, upstream_failure
 from .index import SnapshotIndex, Target
-from .providers.base import ChatCall, Operation, UpstreamRequest, Usage, Wire
+from .protocols.ir import TokenUsage
+from .providers.base import ChatCall, Operation, UpstreamRequest, Wire
 from .token_count import estimate_text_tokens
 from .usage_events import CallRecord
 
@@ -59,7 +60,7 @@ class EmbeddingsHandler(CallHandler):
         )
         body = await self._read_body(record, target, response, attempt_started)
         usage = target.runtime.adapter.parse_response(body)
-        record.usage = usage or Usage(input_tokens=_embedding_input_tokens(call), estimated=True)
+        record.usage = usage or TokenUsage(input_tokens=_embedding_input_tokens(call), estimated=True)
         await self._send_json(
             record, send, response.status, body, response.content_type or "application/json"
         )

@@ -12,7 +12,7 @@ from switchyard_common.usage import Attempt, UsageEvent, encode_event
 
 from .index import KeyRecord, PriceTable
 from .metrics import Metrics
-from .providers.base import Usage
+from .protocols.ir import TokenUsage
 
 if TYPE_CHECKING:
     from .call_tracing import CallTrace
@@ -63,7 +63,7 @@ class CallRecord:
         self.upstream_model = ""
         self.status = 200
         self.error_type: str | None = None
-        self.usage: Usage | None = None
+        self.usage: TokenUsage | None = None
         self.stream = False
         self.attempts: list[Attempt] = []
         self.ttfb: float | None = None
@@ -84,7 +84,7 @@ class UsageEmitter:
 
     def emit(self, record: CallRecord) -> None:
         now = time.perf_counter()
-        usage = record.usage or Usage()
+        usage = record.usage or TokenUsage()
         prices = record.prices
         key = record.key
         trace = record.trace

@@ -5,7 +5,7 @@ from switchyard_common.errors import AuthenticationError, ConfigError, NotFound,
 from switchyard_common.secrets import SecretBox
 from switchyard_dataplane.index import IndexHolder, build_index
 from switchyard_dataplane.metrics import Metrics
-from switchyard_dataplane.providers.base import Usage
+from switchyard_dataplane.protocols.ir import TokenUsage
 from switchyard_dataplane.snapshot_client import SnapshotClient
 
 from .conftest import KEY, SECRET, UPSTREAM_KEY, make_snapshot
@@ -32,7 +32,7 @@ def test_builds_keys_routes_runtimes_and_prices() -> None:
     assert (deepseek.timeout_seconds, deepseek.connect_timeout_seconds) == (5, 2)
 
     prices = index.prices_for("chat")
-    assert prices.cost(Usage(input_tokens=1_000_000, output_tokens=500_000)) == pytest.approx(2.0 + 5.0)
+    assert prices.cost(TokenUsage(input_tokens=1_000_000, output_tokens=500_000)) == pytest.approx(2.0 + 5.0)
 
 
 def test_explicit_api_path_and_env_credential() -> None:
@@ -109,7 +109,7 @@ def test_cost_with_cached_and_reasoning_prices() -> None:
     snap = make_snapshot()
     snap.prices.add(model="chat", unit="cached_input_token", per_million=1.0)
     index = build_index(snap, secret_key=SECRET, env={})
-    usage = Usage(input_tokens=1000, output_tokens=100, cached_tokens=400)
+    usage = TokenUsage(input_tokens=1000, output_tokens=100, cached_tokens=400)
     assert index.prices_for("chat").cost(usage) == pytest.approx((600 * 2 + 400 * 1 + 100 * 10) / 1e6)
 
 

@@ -19,6 +19,7 @@ import orjson
 from .anthropic_wire import (
     error_body,
     error_info,
+    merge_usage,
     stop_reason,
     stop_reason_wire,
     usage_from_anthropic,
@@ -109,9 +110,7 @@ class AnthropicStreamDecoder:
         elif kind == "message_delta":
             usage = data.get("usage")
             if isinstance(usage, dict):
-                # Cumulative figures; newer API versions repeat the input counts here too.
-                self._usage.update({k: v for k, v in usage.items() if v is not None})
-                out.append(UsageUpdate(usage_from_anthropic(self._usage)))
+                out.append(UsageUpdate(merge_usage(self._usage, usage)))
             delta = data.get("delta") or {}
             if delta.get("stop_reason") is not None:
                 self._end(StreamEnd(stop_reason(delta["stop_reason"]), delta.get("stop_sequence")), out)

@@ -13,6 +13,7 @@ __all__ = [
     "error_body",
     "error_info",
     "error_status",
+    "merge_usage",
     "parse_anthropic_error",
     "stop_reason",
     "stop_reason_wire",
@@ -78,6 +79,15 @@ def usage_from_anthropic(usage: dict[str, Any]) -> TokenUsage:
         cached_tokens=read,
         cache_creation_tokens=written,
     )
+
+
+def merge_usage(seen: dict[str, Any], usage: dict[str, Any]) -> TokenUsage:
+    """The stream's usage so far once `usage` (an event's) is added to the fields `seen`
+    before it, which it updates. Figures are cumulative: a `message_delta` repeats the
+    input counts (newer API versions) or carries output_tokens alone, so a field it
+    leaves out or sends as null keeps its earlier value."""
+    seen.update({k: v for k, v in usage.items() if v is not None})
+    return usage_from_anthropic(seen)
 
 
 def usage_to_anthropic(usage: TokenUsage | None) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 
 from ..http_errors import anthropic_error_type
-from .base import ApiFormat, ChatCall, Operation, ProviderRuntime, UpstreamRequest, Usage, Wire
+from ..protocols.anthropic_wire import merge_usage, usage_from_anthropic
+from .base import ApiFormat, ChatCall, Operation, ProviderRuntime, UpstreamRequest, Wire
 from .http_adapter import (
     JSON_HEADERS,
     MAX_ERROR_MESSAGE,
@@ -22,7 +23,6 @@ from .http_adapter import (
     json_or_none,
     plain_message,
     splice_model,
-    wire_int,
 )
 from .sse import SseRelay, event_json
 
@@ -32,29 +32,10 @@ __all__ = [
     "AnthropicAdapter",
     "AnthropicStreamRelay",
     "anthropic_error_body",
-    "usage_from_anthropic",
 ]
 
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 _BETA = "anthropic-beta"
-
-
-def usage_from_anthropic(usage: Any, earlier: Usage | None = None) -> Usage | None:
-    """Map an Anthropic `usage` object to Usage (whose input counts cache reads and
-    writes, which Anthropic's `input_tokens` leaves out). Fields absent here (a
-    `message_delta` carries only some) keep their `earlier` value."""
-    if not isinstance(usage, dict):
-        return None
-    base = earlier or Usage()
-    if "input_tokens" in usage or "cache_read_input_tokens" in usage:
-        cached = wire_int(usage.get("cache_read_input_tokens"))
-        input_tokens = (
-            wire_int(usage.get("input_tokens")) + cached + wire_int(usage.get("cache_creation_input_tokens"))
-        )
-    else:
-        cached, input_tokens = base.cached_tokens, base.input_tokens
-    output = wire_int(usage.get("output_tokens")) if "output_tokens" in usage else base.output_tokens
-    return Usage(input_tokens=input_tokens, output_tokens=output, cached_tokens=cached)
 
 
 ANTHROPIC_USAGE = UsageReader("usage", usage_from_anthropic)
@@ -85,19 +66,24 @@ class AnthropicStreamRelay(SseRelay):
     """Relays an Anthropic SSE stream byte for byte, reading usage from the events that
     carry it (`message_start`, `message_delta`)."""
 
-    __slots__ = ()
+    __slots__ = ("_seen",)
     usage_marker = ANTHROPIC_USAGE.marker
+
+    def __init__(self, *, strip_usage: bool = False) -> None:
+        super().__init__(strip_usage=strip_usage)
+        # The usage fields of the events so far (merge_usage).
+        self._seen: dict[str, Any] = {}
 
     def _note_usage(self, event: bytes) -> bool:
         obj = event_json(event)
         if not isinstance(obj, dict):
             return False
         if obj.get("type") == "message_start" and isinstance(obj.get("message"), dict):
-            usage = usage_from_anthropic(obj["message"].get("usage"), self.usage)
+            usage = obj["message"].get("usage")
         else:
-            usage = usage_from_anthropic(obj.get("usage"), self.usage)
-        if usage is not None:
-            self.usage = usage
+            usage = obj.get("usage")
+        if isinstance(usage, dict):
+            self.usage = merge_usage(self._seen, usage)
         return False
 
 

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from switchyard_common.config_schema import AUTH_HEADER_BEARER, AUTH_HEADER_NONE
 
+from ..protocols.ir import TokenUsage
+
 __all__ = [
     "ApiFormat",
     "ChatCall",
@@ -27,7 +29,6 @@ __all__ = [
     "ProviderRuntime",
     "StreamRelay",
     "UpstreamRequest",
-    "Usage",
     "Wire",
     "provider_headers",
 ]
@@ -55,16 +56,6 @@ class Operation(StrEnum):
     CHAT = "chat"
     EMBEDDINGS = "embeddings"
     COUNT_TOKENS = "count_tokens"
-
-
-@dataclass(slots=True, frozen=True)
-class Usage:
-    input_tokens: int = 0  # cached tokens included
-    output_tokens: int = 0  # reasoning tokens included
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-    # Counted by the gateway because the upstream reported none.
-    estimated: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -136,7 +127,7 @@ class StreamRelay(Protocol):
     """
 
     @property
-    def usage(self) -> Usage | None: ...
+    def usage(self) -> TokenUsage | None: ...
 
     @property
     def error(self) -> str | None: ...
@@ -182,7 +173,7 @@ class ProviderAdapter(Protocol):
         provider cannot serve it for callers of `call.protocol`."""
         ...
 
-    def parse_response(self, body: bytes) -> Usage | None: ...
+    def parse_response(self, body: bytes) -> TokenUsage | None: ...
 
     def stream_relay(self, *, strip_usage: bool) -> StreamRelay: ...
 

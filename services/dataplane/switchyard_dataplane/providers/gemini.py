@@ -13,11 +13,12 @@ from typing import Any
 import orjson
 
 from ..protocols.gemini import gemini_url
-from .base import ApiFormat, ChatCall, Operation, ProviderRuntime, UpstreamRequest, Usage, Wire
-from .http_adapter import MAX_ERROR_MESSAGE, HttpAdapter, UsageReader, json_or_none, plain_message, wire_int
+from ..protocols.gemini_response import usage_from_gemini
+from .base import ApiFormat, ChatCall, Operation, ProviderRuntime, UpstreamRequest, Wire
+from .http_adapter import MAX_ERROR_MESSAGE, HttpAdapter, UsageReader, json_or_none, plain_message
 from .sse import SseRelay, event_json
 
-__all__ = ["GEMINI_USAGE", "GeminiAdapter", "GeminiStreamRelay", "gemini_error_body", "usage_from_gemini"]
+__all__ = ["GEMINI_USAGE", "GeminiAdapter", "GeminiStreamRelay", "gemini_error_body"]
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -28,21 +29,6 @@ _STATUS_NAMES = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-
-
-def usage_from_gemini(metadata: Any) -> Usage | None:
-    """Map `usageMetadata`: the prompt count includes cached content; thoughts are
-    counted apart from candidates, so they are added to the output."""
-    if not isinstance(metadata, dict):
-        return None
-    thoughts = wire_int(metadata.get("thoughtsTokenCount"))
-    return Usage(
-        input_tokens=wire_int(metadata.get("promptTokenCount"))
-        + wire_int(metadata.get("toolUsePromptTokenCount")),
-        output_tokens=wire_int(metadata.get("candidatesTokenCount")) + thoughts,
-        cached_tokens=wire_int(metadata.get("cachedContentTokenCount")),
-        reasoning_tokens=thoughts,
-    )
 
 
 GEMINI_USAGE = UsageReader("usageMetadata", usage_from_gemini)
@@ -73,7 +59,7 @@ class GeminiStreamRelay(SseRelay):
     def _note_usage(self, event: bytes) -> bool:
         obj = event_json(event)
         if isinstance(obj, dict):
-            usage = usage_from_gemini(obj.get("usageMetadata"))
+            usage = GEMINI_USAGE.read(obj.get("usageMetadata"))
             if usage is not None:
                 self.usage = usage
         return False

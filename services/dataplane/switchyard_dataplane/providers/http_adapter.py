@@ -16,8 +16,8 @@ import orjson
 from switchyard_common.config_schema import AUTH_HEADER_BEARER
 
 from ..jsonsplice import replace_top_level_string
-from ..protocols.checks import wire_int
-from .base import ChatCall, LocalResponse, ProviderRuntime, UpstreamRequest, Usage, provider_headers
+from ..protocols.ir import TokenUsage
+from .base import ChatCall, LocalResponse, ProviderRuntime, UpstreamRequest, provider_headers
 from .sse import SseRelay
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "json_or_none",
     "plain_message",
     "splice_model",
-    "wire_int",
 ]
 
 # identity: bodies are relayed and read for usage as received, never decompressed.
@@ -52,24 +51,29 @@ def plain_message(status: int, body: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class UsageReader:
-    """Where a protocol's answers keep usage: top-level `key`, mapped by `convert`."""
+    """Where a protocol's answers keep usage: top-level `key`, an object mapped by
+    `convert` (the protocol module's own reader)."""
 
     key: str
-    convert: Callable[[Any], Usage | None]
+    convert: Callable[[dict[str, Any]], TokenUsage | None]
     # The quoted key: a body without it is never parsed.
     marker: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "marker", f'"{self.key}"'.encode())
 
-    def from_body(self, body: bytes) -> Usage | None:
+    def from_body(self, body: bytes) -> TokenUsage | None:
         if self.marker not in body:
             return None
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None
-        return self.convert(obj.get(self.key)) if isinstance(obj, dict) else None
+        return self.read(obj.get(self.key)) if isinstance(obj, dict) else None
+
+    def read(self, usage: Any) -> TokenUsage | None:
+        """`convert` of a usage object; None when `usage` is not one."""
+        return self.convert(usage) if isinstance(usage, dict) else None
 
 
 def splice_model(call: ChatCall, upstream_model: str) -> bytes:
@@ -132,7 +136,7 @@ class HttpAdapter:
             strip_usage=False,
         )
 
-    def parse_response(self, body: bytes) -> Usage | None:
+    def parse_response(self, body: bytes) -> TokenUsage | None:
         return self.usage_reader.from_body(body)
 
     def stream_relay(self, *, strip_usage: bool) -> SseRelay:

@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 
 from ..jsonsplice import insert_first_member, replace_top_level_string
-from .base import ApiFormat, ChatCall, Operation, ProviderRuntime, UpstreamRequest, Usage, Wire
+from ..protocols.openai_wire import usage_from_openai
+from .base import ApiFormat, ChatCall, Operation, ProviderRuntime, UpstreamRequest, Wire
 from .http_adapter import (
     MAX_ERROR_MESSAGE,
     HttpAdapter,
@@ -18,7 +19,6 @@ from .http_adapter import (
     json_or_none,
     plain_message,
     splice_model,
-    wire_int,
 )
 from .sse import SseRelay, event_json
 
@@ -28,30 +28,9 @@ __all__ = [
     "OpenAIStreamRelay",
     "openai_error_body",
     "splice_model",
-    "usage_from_openai",
 ]
 
 _INCLUDE_USAGE = b'{"include_usage":true}'
-
-
-def usage_from_openai(usage: Any) -> Usage | None:
-    """Map an OpenAI `usage` object (and DeepSeek's cache fields) to Usage."""
-    if not isinstance(usage, dict):
-        return None
-    prompt_details = usage.get("prompt_tokens_details")
-    completion_details = usage.get("completion_tokens_details")
-    cached = wire_int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
-    if not cached:
-        cached = wire_int(usage.get("prompt_cache_hit_tokens"))
-    reasoning = (
-        wire_int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else 0
-    )
-    return Usage(
-        input_tokens=wire_int(usage.get("prompt_tokens")),
-        output_tokens=wire_int(usage.get("completion_tokens")),
-        cached_tokens=cached,
-        reasoning_tokens=reasoning,
-    )
 
 
 OPENAI_USAGE = UsageReader("usage", usage_from_openai)
@@ -98,7 +77,7 @@ class OpenAIStreamRelay(SseRelay):
         obj = event_json(event)
         if not isinstance(obj, dict):
             return False
-        usage = usage_from_openai(obj.get("usage"))
+        usage = OPENAI_USAGE.read(obj.get("usage"))
         if usage is None:
             return False
         self.usage = usage

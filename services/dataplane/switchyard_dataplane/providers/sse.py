@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from .base import Usage
+from ..protocols.ir import TokenUsage
 
 __all__ = ["SseRelay", "event_error", "event_json", "next_event_end"]
 
@@ -70,7 +70,7 @@ class SseRelay:
     def __init__(self, *, strip_usage: bool = False) -> None:
         self._strip = strip_usage
         self._pending = b""
-        self.usage: Usage | None = None
+        self.usage: TokenUsage | None = None
         self.error: str | None = None
 
     def feed(self, chunk: bytes) -> bytes:
