@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: help install run test test-unit test-integration test-contract test-deploy lint fmt typecheck \
-        proto proto-check bench deploy-tools deploy-check clean
+        proto proto-check bench bench-ingest deploy-tools deploy-check clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -59,6 +59,9 @@ proto-check: $(STAMP)  ## fail if the committed gRPC code is stale
 
 bench: $(STAMP)  ## data-plane overhead vs calling the mock upstream directly
 	$(BIN)/python bench/overhead/run.py
+
+bench-ingest: $(STAMP)  ## usage events/s from JetStream into Postgres + VictoriaMetrics, lag and memory
+	$(BIN)/python bench/ingest/run.py $(BENCH_ARGS)
 
 deploy-tools: $(STAMP)  ## install helm, compose and the manifest validators
 	bash scripts/install_deploy_tools.sh

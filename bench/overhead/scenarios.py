@@ -27,12 +27,31 @@ PROMPT = "Say hello"
 MAX_TOKENS = 32
 
 
+# The governance scenarios' key roles (stack.config_yaml): "plain" has no limits (the
+# governor makes no Redis call for it), "limited" has rpm + tpm + a budget, far above
+# what the run sends, so every call pays the admission script and the settlement.
+PLAIN_KEY = "plain"
+LIMITED_KEY = "limited"
+# What the governance scenarios are compared with: the same call on a plain key and a
+# one-target model, through the same data plane in the same run.
+GOVERNANCE_BASELINE = "chat"
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     caller: str
     upstream: str
     stream: bool
+    # Governance scenarios: another public model (several targets) and/or the limited
+    # key; `adds` says what they add on top of GOVERNANCE_BASELINE, for the report.
+    model_name: str | None = None
+    key: str = PLAIN_KEY
+    adds: str = ""
+
+    @property
+    def governance(self) -> bool:
+        return bool(self.adds)
 
     @property
     def translated(self) -> bool:
@@ -40,7 +59,7 @@ class Scenario:
 
     @property
     def model(self) -> str:
-        return MODEL_FOR_UPSTREAM[self.upstream]
+        return self.model_name or MODEL_FOR_UPSTREAM[self.upstream]
 
     @property
     def path(self) -> str:
@@ -111,5 +130,36 @@ def _all() -> dict[str, Scenario]:
     return found
 
 
-# In run order: non-streaming first, passthrough before translation.
-SCENARIOS: dict[str, Scenario] = _all()
+def _governance() -> dict[str, Scenario]:
+    """`chat` (OpenAI -> OpenAI passthrough, non-streaming) plus one governance feature."""
+    found = [
+        Scenario(
+            "chat_limits",
+            OPENAI,
+            OPENAI,
+            False,
+            key=LIMITED_KEY,
+            adds="key rpm + tpm + budget (Redis: one admission script, then settlement)",
+        ),
+        Scenario(
+            "chat_lowest_cost",
+            OPENAI,
+            OPENAI,
+            False,
+            model_name="mock-gpt-cost",
+            adds="3 targets, lowest_cost routing over target prices",
+        ),
+        Scenario(
+            "chat_least_latency",
+            OPENAI,
+            OPENAI,
+            False,
+            model_name="mock-gpt-latency",
+            adds="3 targets, least_latency routing (TTFB moving average per call)",
+        ),
+    ]
+    return {s.name: s for s in found}
+
+
+# In run order: non-streaming first, passthrough before translation, governance last.
+SCENARIOS: dict[str, Scenario] = {**_all(), **_governance()}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from measure import Target
 from procs import BenchError, Proc, Processes, free_port, wait_http
-from scenarios import ANTHROPIC, OPENAI, Scenario
+from scenarios import ANTHROPIC, LIMITED_KEY, OPENAI, Scenario
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -58,16 +58,20 @@ class Stack:
     secret_key: str = ""
     admin_password: str = ""
     app_key: str = ""
+    limited_key: str = ""
     nats_stream: str = ""
     subject_prefix: str = ""
+    redis_prefix: str = ""
 
     def __post_init__(self) -> None:
         tag = uuid.uuid4().hex[:10]
         self.secret_key = secrets.token_urlsafe(32)
         self.admin_password = secrets.token_urlsafe(18)
         self.app_key = "gk_" + secrets.token_hex(20)
+        self.limited_key = "gk_" + secrets.token_hex(20)
         self.nats_stream = f"SYBENCH_{tag}"
         self.subject_prefix = f"sybench.{tag}.usage"
+        self.redis_prefix = f"sybench:{tag}:"
 
 
 def start_mock(
@@ -96,6 +100,16 @@ def config_yaml(mock_port: int) -> str:
             base_url: http://127.0.0.1:{mock_port}
             api_key: {UPSTREAM_KEY}
             models: [mock-claude]
+          # Governance scenarios: two more providers on the same mock, so that the
+          # routed models have three targets to rank.
+          - slug: mock-b
+            api_format: openai
+            base_url: http://127.0.0.1:{mock_port}/v1
+            api_key: {UPSTREAM_KEY}
+          - slug: mock-c
+            api_format: openai
+            base_url: http://127.0.0.1:{mock_port}/v1
+            api_key: {UPSTREAM_KEY}
         models:
           - name: mock-gpt
             capability: llm
@@ -105,16 +119,47 @@ def config_yaml(mock_port: int) -> str:
             capability: llm
             targets:
               - {{provider: mock-anthropic, model: mock-claude}}
+          - name: mock-gpt-cost
+            capability: llm
+            routing: lowest_cost
+            targets: &three
+              - {{provider: mock, model: mock-gpt}}
+              - {{provider: mock-b, model: mock-gpt}}
+              - {{provider: mock-c, model: mock-gpt}}
+          - name: mock-gpt-latency
+            capability: llm
+            routing: least_latency
+            targets: *three
         prices:
           - {{model: mock-gpt, unit: input_token, per_million: 0.5}}
           - {{model: mock-gpt, unit: output_token, per_million: 1.5}}
           - {{model: mock-claude, unit: input_token, per_million: 3}}
           - {{model: mock-claude, unit: output_token, per_million: 15}}
+          - {{model: mock-gpt-cost, unit: input_token, per_million: 0.5}}
+          - {{model: mock-gpt-cost, unit: output_token, per_million: 1.5}}
+          - {{model: mock-gpt-latency, unit: input_token, per_million: 0.5}}
+          - {{model: mock-gpt-latency, unit: output_token, per_million: 1.5}}
+          # Target prices (what each provider charges): lowest_cost ranks by them.
+          - {{model: mock/mock-gpt, unit: input_token, per_million: 0.3}}
+          - {{model: mock/mock-gpt, unit: output_token, per_million: 1.2}}
+          - {{model: mock-b/mock-gpt, unit: input_token, per_million: 0.2}}
+          - {{model: mock-b/mock-gpt, unit: output_token, per_million: 0.8}}
+          - {{model: mock-c/mock-gpt, unit: input_token, per_million: 0.25}}
+          - {{model: mock-c/mock-gpt, unit: output_token, per_million: 1.0}}
         keys:
           - name: bench
             org: bench
             value_env: BENCH_APP_KEY
             scopes: [llm]
+          # Limits far above what a run sends: every call is admitted, and pays for it.
+          - name: bench-limited
+            org: bench
+            value_env: BENCH_LIMITED_KEY
+            scopes: [llm]
+            limits:
+              rpm: 1000000000
+              tpm: 1000000000000
+              budget: {{amount: 1000000000, currency: USD, period: month}}
         """
     )
 
@@ -161,6 +206,7 @@ def apply_config(stack: Stack, cp_port: int, mock_port: int) -> None:
             "SWITCHYARD_ADMIN_EMAIL": ADMIN_EMAIL,
             "SWITCHYARD_ADMIN_PASSWORD": stack.admin_password,
             "BENCH_APP_KEY": stack.app_key,
+            "BENCH_LIMITED_KEY": stack.limited_key,
         }
     )
     done = subprocess.run(
@@ -186,6 +232,7 @@ def dataplane_env(stack: Stack, grpc_port: int, dp_port: int) -> dict[str, str]:
         "SWITCHYARD_NATS_STREAM": stack.nats_stream,
         "SWITCHYARD_USAGE_SUBJECT_PREFIX": stack.subject_prefix,
         "SWITCHYARD_REDIS_URL": stack.redis_url,
+        "SWITCHYARD_REDIS_PREFIX": stack.redis_prefix,
     }
 
 
@@ -204,6 +251,7 @@ def start_dataplane(procs: Processes, stack: Stack, layout: Layout, grpc_port: i
             OPENAI: {"Authorization": f"Bearer {stack.app_key}"},
             ANTHROPIC: {"x-api-key": stack.app_key, "anthropic-version": ANTHROPIC_VERSION},
         },
+        key_headers={LIMITED_KEY: {"Authorization": f"Bearer {stack.limited_key}"}},
         pid=proc.pid,
         spool_dir=stack.work / "dataplane-state" / "spool",
     )
@@ -288,6 +336,22 @@ async def _delete_stream(nats_url: str, stream: str) -> None:
             await client.jetstream().delete_stream(stream)
     finally:
         await client.close()
+
+
+def delete_redis_prefix(redis_url: str, prefix: str) -> None:
+    """Remove the run's limit, budget and breaker keys from Redis."""
+    if not redis_url:
+        return
+    with contextlib.suppress(Exception):
+        import redis
+
+        client = redis.Redis.from_url(redis_url, socket_timeout=3, socket_connect_timeout=3)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
 
 
 def delete_nats_stream(nats_url: str, stream: str) -> None:

@@ -77,18 +77,22 @@ def ignore_patterns(dockerignore: Path) -> list[str]:
 
 
 def is_ignored(rel: str, patterns: list[str]) -> bool:
-    """Simplified .dockerignore semantics (no `!` exceptions, which this repo does not use)."""
-    for pattern in patterns:
-        if pattern.startswith("!"):
-            raise ContextError(".dockerignore exceptions (!) are not supported by this check")
+    """.dockerignore semantics of Docker's pattern matcher: a pattern matches a path or
+    any of its parent folders, and the LAST matching pattern decides, so a later
+    `!pattern` re-includes what an earlier one excluded."""
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for raw in patterns:
+        exception = raw.startswith("!")
+        pattern = raw.removeprefix("!").rstrip("/")
         bare = pattern.removeprefix("**/")
-        parts = rel.split("/")
-        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        if any(fnmatch.fnmatch(p, pattern) for p in prefixes):
-            return True
+        matches = any(fnmatch.fnmatch(p, pattern) for p in prefixes)
         if pattern.startswith("**/") and any(fnmatch.fnmatch(part, bare) for part in parts):
-            return True
-    return False
+            matches = True
+        if matches:
+            ignored = not exception
+    return ignored
 
 
 def assemble_context(root: Path, dest: Path) -> list[str]:

@@ -83,6 +83,63 @@ def test_dockerfile_is_multistage_non_root_with_switchyard_entrypoint() -> None:
         assert f"SWITCHYARD_{var}=0.0.0.0" in runtime
 
 
+def _stages(text: str) -> dict[str, str]:
+    """Dockerfile text of each named stage."""
+    parts = re.split(r"^FROM\s+\S+\s+AS\s+(\S+)\s*$", text, flags=re.MULTILINE | re.IGNORECASE)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+BUILD_TOOLS = re.compile(
+    r"\b(gcc|g\+\+|make|build-essential|[a-z0-9.+-]+-dev|apt-get\s+install|pip\s+install)\b"
+)
+
+
+def test_runtime_stage_has_no_build_tools_and_drops_the_installer() -> None:
+    stages = _stages((ROOT / "Dockerfile").read_text())
+    assert set(stages) == {"build", "runtime"}
+    runtime, build = stages["runtime"], stages["build"]
+    assert not BUILD_TOOLS.search(runtime), BUILD_TOOLS.search(runtime)
+    # The base image's installer goes, and so does the venv's (copied from build).
+    assert re.search(r"pip uninstall --yes[^\n]* pip setuptools wheel", runtime)
+    assert re.search(r"pip install \.[\s\\]*&& pip uninstall --yes pip setuptools", build)
+    assert "PIP_NO_CACHE_DIR=1" in build
+    # Only the venv and the healthcheck enter the runtime image: no source tree.
+    copies = re.findall(r"^COPY\s+(.+)$", runtime, flags=re.MULTILINE)
+    assert copies == [
+        "--from=build /opt/venv /opt/venv",
+        "--chmod=0755 deploy/docker/healthcheck.py /usr/local/bin/switchyard-healthcheck",
+    ]
+
+
+def test_image_healthcheck_runs_the_shipped_probe() -> None:
+    runtime = _stages((ROOT / "Dockerfile").read_text())["runtime"]
+    (healthcheck,) = re.findall(r"^HEALTHCHECK\s+(.+?)(?<!\\)$", runtime, flags=re.MULTILINE | re.DOTALL)
+    command = healthcheck.split("CMD", 1)[1].strip()
+    assert json.loads(command) == ["switchyard-healthcheck"]
+    for option in ("--interval=", "--timeout=", "--start-period=", "--retries="):
+        assert option in healthcheck
+    script = (ROOT / "deploy" / "docker" / "healthcheck.py").read_text()
+    # It runs with the base image's interpreter and the standard library only.
+    assert script.startswith("#!/usr/local/bin/python3\n")
+    imports = set(re.findall(r"^(?:from|import)\s+([a-z_]+)", script, flags=re.MULTILINE))
+    assert imports <= set(sys.stdlib_module_names) | {"__future__"}, imports
+
+
+def test_docker_context_check_honours_dockerignore_exceptions(tmp_path: Path) -> None:
+    for name in ("Dockerfile", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    for folder in ("libs", "services"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "deploy" / "docker").mkdir(parents=True)
+    shutil.copy(ROOT / "deploy" / "docker" / "healthcheck.py", tmp_path / "deploy" / "docker")
+    (tmp_path / ".dockerignore").write_text("deploy\n")
+    hidden = run(sys.executable, CONTEXT_CHECK, tmp_path)
+    assert hidden.returncode == 1
+    assert "'deploy/docker/healthcheck.py' is excluded by .dockerignore" in hidden.stderr
+    (tmp_path / ".dockerignore").write_text("deploy\n!deploy/docker/healthcheck.py\n")
+    assert run(sys.executable, CONTEXT_CHECK, tmp_path).returncode == 0
+
+
 # ---- compose: validators -----------------------------------------------------------
 
 
@@ -162,8 +219,15 @@ def test_tiers_run_their_command_listen_on_all_interfaces_and_probe_readyz(compo
         assert service["command"] == ["serve", tier]
         env = service["environment"]
         assert env[f"SWITCHYARD_{tier.upper()}_HOST"] == "0.0.0.0"
-        probe = " ".join(service["healthcheck"]["test"])
-        assert f"127.0.0.1:{port}/readyz" in probe, (tier, probe)
+        # The image's probe: it finds the tier from the container's command and checks
+        # its /readyz (tests/deploy/test_healthcheck.py, test_compose_stack.py).
+        assert service["healthcheck"]["test"] == ["CMD", "switchyard-healthcheck"], tier
+        assert f"SWITCHYARD_{tier.upper()}_PORT" not in env, "the probe assumes the default port"
+        assert service.get("read_only") is True, tier
+        assert service["tmpfs"] == ["/tmp"], tier
+        state = [v for v in service["volumes"] if v["target"] == "/var/lib/switchyard"]
+        assert len(state) == 1 and state[0]["type"] == "volume", (tier, service["volumes"])
+        assert port in {8080, 8081, 8082}
     assert services["controlplane"]["environment"]["SWITCHYARD_GRPC_HOST"] == "0.0.0.0"
 
 
@@ -178,6 +242,12 @@ def test_each_tier_gets_the_connections_it_needs(compose: dict[str, Any]) -> Non
     assert dp["SWITCHYARD_CONTROLPLANE_GRPC"] == "controlplane:50051"
     assert dp["SWITCHYARD_REDIS_URL"].startswith("redis://redis:6379")
     assert dp["SWITCHYARD_SECRET_KEY"] == cp["SWITCHYARD_SECRET_KEY"]
+    # Limits, budgets and breakers: the data plane writes Redis, the control plane reads it.
+    for key in ("SWITCHYARD_REDIS_URL", "SWITCHYARD_REDIS_PREFIX"):
+        assert cp[key] == dp[key], key
+    assert services["controlplane"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "SWITCHYARD_SECRET_KEY" not in services["migrate"]["environment"]
+    assert ingest["SWITCHYARD_TIMESERIES_URL"] == "http://victoriametrics:8428"
     assert "SWITCHYARD_DATABASE_URL" not in dp, "nothing on the data plane's path touches Postgres"
     for env in (dp, ingest):
         assert env["SWITCHYARD_NATS_URL"] == "nats://nats:4222"
@@ -200,8 +270,19 @@ def test_grafana_provisions_victoriametrics_and_a_dashboard(compose: dict[str, A
     for path in dashboards.glob("*.json"):
         dashboard = json.loads(path.read_text())
         assert dashboard["panels"]
+        # Panels read a datasource variable (so the chart's copy works in any Grafana)
+        # whose default is the provisioned VictoriaMetrics source.
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource"
+        assert variables["datasource"]["query"] == source["type"]
+        assert variables["datasource"]["current"]["value"] == source["uid"]
         for panel in dashboard["panels"]:
-            assert panel["datasource"]["uid"] == source["uid"], (path.name, panel["title"])
+            if panel["type"] == "row":
+                continue
+            assert panel["datasource"]["uid"] == "${datasource}", (path.name, panel["title"])
+            assert panel["targets"], (path.name, panel["title"])
+            for target in panel["targets"]:
+                assert target["datasource"]["uid"] == "${datasource}", (path.name, panel["title"])
     assert list(dashboards.glob("*.json"))
 
 
@@ -212,3 +293,53 @@ def test_victoriametrics_scrapes_every_tier(compose: dict[str, Any]) -> None:
     scrape = yaml.safe_load(Path(mount["source"]).read_text())
     targets = {t for job in scrape["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
     assert targets == {f"{tier}:{port}" for tier, port in TIERS.items()}
+
+
+def test_only_the_api_endpoints_and_grafana_are_published(compose: dict[str, Any]) -> None:
+    published = {
+        name: {(p["target"], int(p["published"])) for p in service.get("ports", [])}
+        for name, service in compose["services"].items()
+        if service.get("ports")
+    }
+    # Postgres, Redis, NATS, VictoriaMetrics, ingest and gRPC stay on the compose network.
+    assert published == {
+        "dataplane": {(8080, 8080)},
+        "controlplane": {(8081, 8081)},
+        "grafana": {(3000, 3000)},
+    }
+
+
+def test_stateful_services_keep_their_data_in_named_volumes(compose: dict[str, Any]) -> None:
+    expected = {
+        "postgres": "/var/lib/postgresql/data",
+        "redis": "/data",
+        "nats": "/data",
+        "victoriametrics": "/storage",
+        "grafana": "/var/lib/grafana",
+        "dataplane": "/var/lib/switchyard",
+    }
+    for name, target in expected.items():
+        mounts = {v["target"]: v for v in compose["services"][name]["volumes"]}
+        assert mounts[target]["type"] == "volume", name
+        assert mounts[target]["source"] in compose["volumes"], name
+    assert "--appendonly" in compose["services"]["redis"]["command"]
+    nats = compose["services"]["nats"]["command"]
+    assert nats[nats.index("-sd") + 1] == "/data", "JetStream must store on the volume"
+
+
+def test_controlplane_mounts_the_starter_config_the_readme_applies(compose: dict[str, Any]) -> None:
+    from switchyard_common.config_schema import load_config_file
+
+    (mount,) = [v for v in compose["services"]["controlplane"]["volumes"] if v["type"] == "bind"]
+    assert mount["read_only"] is True
+    source = Path(mount["source"])
+    assert source.resolve() == (COMPOSE_DIR / "config").resolve()
+    config = source / "switchyard.yaml"
+    doc = load_config_file(str(config), environ={})
+    assert {p.slug: p.api_format for p in doc.providers}["mock"] == "mock"
+    readme = (ROOT / "README.md").read_text()
+    in_container = f"{mount['target']}/{config.name}"
+    assert f"switchyard apply -f {in_container}" in readme
+    org = doc.organizations[0].name
+    assert "keys create --name" in readme and f"--org {org}" in readme
+    assert f'"model": "{doc.models[0].name}"' in readme

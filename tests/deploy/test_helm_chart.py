@@ -4,6 +4,7 @@ rendered manifests must contain (probes, hook Job, HPA, PDB, wiring between obje
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,28 @@ def test_rendered_manifests_pass_kubernetes_validate_and_yamllint(
     manifest = tmp_path / f"{case}.yaml"
     manifest.write_text(rendered[case])
     for version in ("1.25.0", "1.37.0"):
-        check(tools.kubernetes_validate, "--strict", "--quiet", "-k", version, manifest)
+        output = check(tools.kubernetes_validate, "--strict", "--quiet", "-k", version, manifest)
+        assert unvalidated_kinds(output) <= OPERATOR_KINDS, output
     check(tools.yamllint, "--strict", "-c", YAMLLINT_CONFIG, manifest)
+
+
+# kubernetes-validate knows the core API only; it warns and exits 0 on any other kind
+# or apiVersion (a typo too), so only the Prometheus Operator's CRDs may go unvalidated.
+OPERATOR_KINDS = {
+    ("ServiceMonitor", "monitoring.coreos.com/v1"),
+    ("PrometheusRule", "monitoring.coreos.com/v1"),
+}
+
+
+def unvalidated_kinds(output: str) -> set[tuple[str, str]]:
+    return set(re.findall(r"Couldn't find schema for kind (\S+) with api version (\S+)", output))
+
+
+def test_kubernetes_validate_only_warns_on_an_unknown_api_version(tools: Tools, tmp_path: Path) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("apiVersion: autoscaling/v3\nkind: HorizontalPodAutoscaler\nmetadata: {name: x}\n")
+    output = check(tools.kubernetes_validate, "--strict", "--quiet", typo)
+    assert unvalidated_kinds(output) == {("HorizontalPodAutoscaler", "autoscaling/v3")}
 
 
 def test_kubernetes_validate_rejects_an_unknown_field(tools: Tools, tmp_path: Path) -> None:
@@ -139,7 +160,7 @@ def test_migration_job_is_a_pre_install_and_pre_upgrade_hook(default_docs: list[
     assert container["args"] == ["migrate"]
     # Hook Jobs run before regular resources exist: the Secret they read must be a hook
     # created earlier (lower weight), not a regular resource.
-    secret_name = container["envFrom"][0]["secretRef"]["name"]
+    (secret_name,) = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]}
     secret = by_kind(default_docs, "Secret")[secret_name]
     secret_hooks = set(secret["metadata"]["annotations"]["helm.sh/hook"].split(","))
     assert hooks <= secret_hooks
@@ -251,6 +272,39 @@ def test_network_policies_allow_only_what_each_tier_needs(full_docs: list[dict[s
     (peer,) = grpc_in["from"]
     assert peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "dataplane"
     assert _egress_ports(policies[PREFIX + "migrate"]) == {53, 5432}
+
+
+def test_network_policy_defaults_open_the_data_plane_and_keep_grpc_to_data_planes(tools: Tools) -> None:
+    """networkPolicy.enabled with no peer lists: the data plane API (and the control-plane
+    admin API) answer anyone in the cluster; gRPC answers only the release's data planes."""
+    docs = load_docs(helm_template(tools, "--set", "networkPolicy.enabled=true"))
+    policies = by_kind(docs, "NetworkPolicy")
+    deployments = by_kind(docs, "Deployment")
+    (dp_http,) = policies[PREFIX + "dataplane"]["spec"]["ingress"]
+    assert dp_http["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert "from" not in dp_http, "no `from`: every source may call the data plane"
+    rules = policies[PREFIX + "controlplane"]["spec"]["ingress"]
+    http_in = next(r for r in rules if r["ports"][0]["port"] == "http")
+    grpc_in = next(r for r in rules if r["ports"][0]["port"] == "grpc")
+    assert "from" not in http_in
+    (peer,) = grpc_in["from"]
+    assert set(peer) == {"podSelector"}, "same namespace only: no namespaceSelector or ipBlock"
+    selector = peer["podSelector"]["matchLabels"]
+    for tier, deployment in deployments.items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert (selector.items() <= labels.items()) == (tier == PREFIX + "dataplane"), tier
+    # The gRPC port the rule names is the one the control plane's container listens on.
+    cp_ports = {
+        p["name"]: p["containerPort"] for p in _container(deployments[PREFIX + "controlplane"])["ports"]
+    }
+    grpc_out = next(
+        r
+        for r in policies[PREFIX + "dataplane"]["spec"]["egress"]
+        if r["ports"][0]["port"] == cp_ports["grpc"]
+    )
+    (to,) = grpc_out["to"]
+    cp_labels = deployments[PREFIX + "controlplane"]["spec"]["template"]["metadata"]["labels"]
+    assert set(to) == {"podSelector"} and to["podSelector"]["matchLabels"].items() <= cp_labels.items()
 
 
 def test_existing_secret_replaces_the_chart_secret(rendered: dict[str, str]) -> None:

@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from switchyard_common.db import make_engine
-from switchyard_common.usage_store import usage_events
+from switchyard_common.usage import UsageEvent
+from switchyard_common.usage_rollups import aggregate, upsert_rollups
+from switchyard_common.usage_store import insert_new_events
 from switchyard_controlplane.server import serve
 from switchyard_controlplane.settings import ControlPlaneSettings
 
@@ -143,21 +145,20 @@ async def test_usage_on_postgres(api: tuple[httpx.AsyncClient, ControlPlaneSetti
     now = datetime.now(UTC)
     engine = make_engine(settings.database_url)
     base = {
-        "org": "acme", "org_id": "o", "capability": "llm", "provider": "p", "upstream_model": "u",
-        "status": 200, "input_tokens": 3, "output_tokens": 4, "cached_tokens": 0, "reasoning_tokens": 0,
-        "tokens_estimated": False, "cost": 0.25, "currency": "USD", "latency_ms": 5.0, "stream": False,
-        "attempts": [], "ingested_at": now, "ts": now,
+        "ts": now.timestamp(), "org": "acme", "org_id": "o", "capability": "llm", "provider": "p",
+        "upstream_model": "u", "status": 200, "input_tokens": 3, "output_tokens": 4, "cost": 0.25,
+        "latency_ms": 5.0,
     }  # fmt: skip
+    events = [
+        UsageEvent(**{**base, "id": "a", "key_id": "k1", "model": "m1"}),  # type: ignore[arg-type]
+        UsageEvent(**{**base, "id": "b", "key_id": "k2", "model": "m1", "status": 500}),  # type: ignore[arg-type]
+        UsageEvent(**{**base, "id": "c", "key_id": "k2", "model": "m2"}),  # type: ignore[arg-type]
+    ]
     try:
+        # What the ingest writer does per batch: ledger rows, then their rollups (which
+        # the usage API reads).
         with engine.begin() as conn:
-            conn.execute(
-                usage_events.insert(),
-                [
-                    {**base, "id": "a", "key_id": "k1", "model": "m1"},
-                    {**base, "id": "b", "key_id": "k2", "model": "m1", "status": 500},
-                    {**base, "id": "c", "key_id": "k2", "model": "m2"},
-                ],
-            )
+            upsert_rollups(conn, aggregate(insert_new_events(conn, events)))
     finally:
         engine.dispose()
     window = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(hours=1)).isoformat()}

@@ -19,7 +19,8 @@ from switchyard_common.bus import BusMessage
 from switchyard_common.db import METADATA, make_engine
 from switchyard_common.ids import uuid7_str
 from switchyard_common.usage import Attempt, UsageEvent, encode_event
-from switchyard_common.usage_store import query_usage, usage_events
+from switchyard_common.usage_dead_letters import list_dead_letters
+from switchyard_common.usage_store import USAGE_TABLES, query_usage, usage_events
 from switchyard_dataplane.nats_publisher import NatsPublisher
 from switchyard_ingest import IngestSettings, serve
 
@@ -110,7 +111,7 @@ async def streams(nats_names: dict[str, str]) -> AsyncIterator[dict[str, str]]:
 @pytest.fixture
 def pg_engine(pg_url: str) -> Iterator[Engine]:
     engine = make_engine(pg_url)
-    METADATA.create_all(engine, tables=[usage_events])
+    METADATA.create_all(engine, tables=USAGE_TABLES)
     yield engine
     engine.dispose()
 
@@ -237,6 +238,12 @@ async def test_poison_message_is_dead_lettered_without_blocking(
     assert "status" in (by_id["poison-2"].headers or {})["Switchyard-Dead-Letter-Reason"]
     assert metric(metrics, "switchyard_ingest_dead_lettered_total") == 2
     assert row_count(pg_engine) == 20
+    # Also recorded in the table the control plane's API lists.
+    with pg_engine.connect() as conn:
+        letters = {letter.msg_id: letter for letter in list_dead_letters(conn)}
+    assert set(letters) == {"poison-1", "poison-2"}
+    assert letters["poison-1"].payload == b"\x00not json at all"
+    assert "status" in letters["poison-2"].reason and letters["poison-2"].subject == f"{prefix}.evil"
 
 
 async def test_database_errors_are_retried_not_acked(
@@ -264,7 +271,7 @@ async def test_database_errors_are_retried_not_acked(
                     assert time.monotonic() < deadline, "the ingest never tried to write"
                     await asyncio.sleep(0.1)
                 assert not await consumer_drained(streams)
-                METADATA.create_all(engine, tables=[usage_events])
+                METADATA.create_all(engine, tables=USAGE_TABLES)
                 await wait_until(lambda: row_count(engine) == 40, timeout=30, what="40 rows after recovery")
                 await wait_drained(streams)
                 assert (await client.get("/readyz")).status_code == 200

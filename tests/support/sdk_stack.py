@@ -124,23 +124,22 @@ USAGE_COLUMNS = (
 )
 
 
-def usage_rows(stack: SplitStack, model: str) -> list[dict[str, Any]]:
-    """Usage rows of one public model, newest first."""
+def wait_for_row_since(stack: SplitStack, model: str, since: float, timeout: float = 15.0) -> dict[str, Any]:
+    """The usage row of the call to `model` received after `since` (Unix seconds), once
+    ingested. Counting rows instead would be fooled by an earlier call's row that is
+    ingested late."""
     import psycopg
 
-    with psycopg.connect(stack.pg_url) as conn:
-        rows = conn.execute(
-            f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage_events WHERE model = %s ORDER BY ts DESC",
-            (model,),
-        ).fetchall()
-    return [dict(zip(USAGE_COLUMNS, row, strict=True)) for row in rows]
-
-
-def wait_for_rows(stack: SplitStack, model: str, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
-    """Poll until `model` has at least `count` usage rows (newest first)."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = usage_rows(stack, model)
-        if len(rows) >= count or time.monotonic() > deadline:
-            return rows
+        with psycopg.connect(stack.pg_url) as conn:
+            row = conn.execute(
+                f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage_events"
+                " WHERE model = %s AND ts >= to_timestamp(%s) ORDER BY ts DESC LIMIT 1",
+                (model, since),
+            ).fetchone()
+        if row is not None:
+            return dict(zip(USAGE_COLUMNS, row, strict=True))
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no usage row for {model!r} since {since}")
         time.sleep(0.1)

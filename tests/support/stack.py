@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import textwrap
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -82,6 +82,8 @@ class SplitStack:
     controlplane: Proc
     ingest: Proc
     dataplane: Proc
+    # Added to every tier's environment (e.g. OTEL_*, SWITCHYARD_LOG_FORMAT).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def dp_url(self) -> str:
@@ -141,7 +143,7 @@ class SplitStack:
             # The mock upstream serves the test images on 127.0.0.1.
             "SWITCHYARD_IMAGE_FETCH_ALLOW_PRIVATE": "true",
         }
-        proc = switchyard(name, ["serve", "dataplane"], env, self.root)
+        proc = switchyard(name, ["serve", "dataplane"], {**env, **self.extra_env}, self.root)
         proc.health_url = f"{self.dp_url}/readyz"
         return proc
 
@@ -154,12 +156,14 @@ class SplitStack:
             "SWITCHYARD_NATS_DURABLE": self.nats["durable"],
             "SWITCHYARD_INGEST_PORT": str(self.ingest_port),
         }
-        proc = switchyard(name, ["serve", "ingest"], env, self.root)
+        proc = switchyard(name, ["serve", "ingest"], {**env, **self.extra_env}, self.root)
         proc.health_url = f"http://127.0.0.1:{self.ingest_port}/readyz"
         return proc
 
     def new_controlplane(self, name: str = "controlplane") -> Proc:
-        proc = switchyard(name, ["serve", "controlplane"], self.controlplane_env(), self.root)
+        proc = switchyard(
+            name, ["serve", "controlplane"], {**self.controlplane_env(), **self.extra_env}, self.root
+        )
         proc.health_url = f"{self.cp_url}/readyz"
         return proc
 
@@ -171,10 +175,11 @@ class SplitStack:
             return int(row[0]) if row else 0
 
 
-async def _delete_stream(name: str) -> None:
+async def delete_stream(name: str) -> None:
+    """Delete a test's JetStream stream and its dead-letter stream (either may be absent)."""
     import nats
 
-    nc = await nats.connect(NATS_URL)
+    nc = await nats.connect(NATS_URL, connect_timeout=3, max_reconnect_attempts=0)
     try:
         for stream in (name, f"{name}_DEADLETTER"):
             with contextlib.suppress(Exception):
@@ -189,6 +194,7 @@ def split_stack(
     *,
     config: Callable[[int, int], str] = config_yaml,
     mock_module: str = "tests.support.mock_upstream",
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[SplitStack]:
     """Start the three tiers as processes, apply the test config through the CLI.
 
@@ -213,6 +219,7 @@ def split_stack(
             controlplane=None,  # type: ignore[arg-type]
             ingest=None,  # type: ignore[arg-type]
             dataplane=None,  # type: ignore[arg-type]
+            extra_env=dict(extra_env or {}),
         )
         try:
             procs.append(stack.mock.start())
@@ -241,4 +248,4 @@ def split_stack(
             for proc in (stack.dataplane, stack.ingest, stack.controlplane, stack.mock, *procs):
                 if proc is not None:
                     proc.kill()
-            asyncio.run(_delete_stream(nats_names["stream"]))
+            asyncio.run(delete_stream(nats_names["stream"]))

@@ -76,8 +76,8 @@ def merge_documents(base: ConfigDocument, extra: ConfigDocument) -> ConfigDocume
 
     keys = {(k.org, k.name): k for k in base.keys}
     keys.update({(k.org, k.name): k for k in extra.keys})
-    prices = {(p.model, p.unit): p for p in base.prices}
-    prices.update({(p.model, p.unit): p for p in extra.prices})
+    prices = {(p.model, p.unit, p.effective_from): p for p in base.prices}
+    prices.update({(p.model, p.unit, p.effective_from): p for p in extra.prices})
     return ConfigDocument(
         organizations=merged("organizations", "name"),
         providers=merged("providers", "slug"),

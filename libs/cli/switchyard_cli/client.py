@@ -76,14 +76,22 @@ class ControlPlaneClient:
                 f"cannot reach the control plane at {self._settings.controlplane_url}: {exc}", exit_code=3
             ) from None
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _authorized(self, method: str, path: str, accept: str, **kwargs: Any) -> httpx.Response:
         if self._token is None:
             self._token = self._login()
-        headers = {"Authorization": f"Bearer {self._token}"}
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": accept}
         response = self._send(method, path, headers=headers, **kwargs)
         if response.status_code >= 400:
             message, details = _error_message(response)
             raise CliError(message, details=details)
+        return response
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._authorized(method, path, "application/json", **kwargs)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    def request_text(self, method: str, path: str, *, accept: str, **kwargs: Any) -> str:
+        """The body as text, for endpoints that render other formats (`text/csv`)."""
+        return self._authorized(method, path, accept, **kwargs).text

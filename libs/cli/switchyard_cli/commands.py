@@ -47,6 +47,9 @@ def _apply(client: ControlPlaneClient, args: argparse.Namespace, *, dry_run: boo
         print(f"\nnew key {key['org']}/{key['name']} (shown once): {key['key']}")
     if changes:
         print(f"\n{len(changes)} {verb}" + ("" if dry_run else f", snapshot version {result.get('version')}"))
+    # Price-table check: models whose calls would be billed at 0.
+    for warning in result.get("warnings", []):
+        print(f"warning: {warning.get('message')}", file=sys.stderr)
     return 0
 
 
@@ -96,7 +99,8 @@ def _list_keys(client: ControlPlaneClient) -> list[dict[str, Any]]:
     return list(client.request("GET", "/api/v1/keys")["data"])
 
 
-def _find_key_id(client: ControlPlaneClient, ref: str) -> str:
+def find_key_id(client: ControlPlaneClient, ref: str) -> str:
+    """The id of the key named by `ref`: its id, its name (when unique) or org/name."""
     items = _list_keys(client)
     matches = [k for k in items if ref in (k.get("id"), k.get("name"), f"{k.get('org')}/{k.get('name')}")]
     if not matches:
@@ -107,7 +111,7 @@ def _find_key_id(client: ControlPlaneClient, ref: str) -> str:
 
 
 def cmd_keys_revoke(client: ControlPlaneClient, args: argparse.Namespace) -> int:
-    key_id = _find_key_id(client, args.key)
+    key_id = find_key_id(client, args.key)
     revoked = client.request("POST", f"/api/v1/keys/{key_id}/revoke")
     if args.output == "json":
         print_json(revoked)
@@ -133,20 +137,3 @@ def _parse_time(value: str) -> datetime:
     except ValueError:
         raise CliError(f"not an ISO 8601 time: {value!r}", exit_code=2) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def cmd_usage(client: ControlPlaneClient, args: argparse.Namespace) -> int:
-    end = _parse_time(args.end) if args.end else datetime.now(UTC)
-    start = _parse_time(args.start) if args.start else end - parse_since(args.since)
-    params = {"start": start.isoformat(), "end": end.isoformat(), "group_by": args.group_by}
-    result = client.request("GET", "/api/v1/usage", params=params)
-    if args.output == "json":
-        print_json(result)
-        return 0
-    group_column = {"model": "model", "key": "key_id", "org": "org"}[args.group_by]
-    print(f"usage from {start.isoformat(timespec='seconds')} to {end.isoformat(timespec='seconds')}")
-    print_table(
-        result.get("rows", []),
-        (group_column, "requests", "errors", "input_tokens", "output_tokens", "cost"),
-    )
-    return 0

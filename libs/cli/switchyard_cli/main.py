@@ -8,9 +8,11 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from switchyard_common.logs import LogFormat
 from switchyard_common.serving import configure_logging, run_until_signalled
 
-from . import commands
+from . import commands, rotate, usage_cmd
+from .budget_command import add_budget_parser, cmd_usage_budget
 from .client import CliError, ControlPlaneClient
 from .settings import CliSettings
 
@@ -36,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("tier", choices=("controlplane", "dataplane", "ingest"))
 
     sub.add_parser("migrate", help="upgrade the database schema (SWITCHYARD_DATABASE_URL)")
+    rotate.add_parser(sub)
 
     apply = sub.add_parser("apply", help="apply a config file (idempotent upsert)")
     apply.add_argument("-f", "--file", required=True)
@@ -62,12 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key")
     _output_flag(revoke)
 
-    usage = sub.add_parser("usage", help="usage totals over a time range")
-    usage.add_argument("--since", default="24h", help="duration before --end (default 24h)")
-    usage.add_argument("--start", help="ISO 8601 start (overrides --since)")
-    usage.add_argument("--end", help="ISO 8601 end (default now)")
-    usage.add_argument("--group-by", choices=("model", "key", "org"), default="model")
-    _output_flag(usage)
+    # `switchyard usage` alone is the totals / time-series report; `billing` and
+    # `budget` are its subcommands.
+    usage_sub = usage_cmd.add_parser(sub, _output_flag)
+    add_budget_parser(usage_sub)
     return parser
 
 
@@ -80,12 +81,14 @@ CLIENT_COMMANDS: dict[str, ClientCommand] = {
     "keys create": commands.cmd_keys_create,
     "keys list": commands.cmd_keys_list,
     "keys revoke": commands.cmd_keys_revoke,
-    "usage": commands.cmd_usage,
+    "usage": usage_cmd.cmd_usage,
+    "usage billing": usage_cmd.cmd_usage_billing,
+    "usage budget": cmd_usage_budget,
 }
 
 
-def _run_async(main: Coroutine[Any, Any, int], *, log_level: int) -> int:
-    configure_logging(log_level)
+def _run_async(main: Coroutine[Any, Any, int], *, log_level: int, log_format: LogFormat) -> int:
+    configure_logging(log_level, log_format)
     result = run_until_signalled(main)
     return 0 if result is None else result
 
@@ -94,17 +97,22 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "up":
         from .up import run_up
 
-        # Quiet by default: the banner is what a developer needs to see.
-        return _run_async(run_up(args), log_level=logging.WARNING)
+        # Quiet text by default: the banner is what a developer needs to see.
+        return _run_async(run_up(args), log_level=logging.WARNING, log_format="text")
     if args.command == "serve":
         from .serve import run_serve
 
-        return _run_async(run_serve(args), log_level=logging.INFO)
+        # JSON by default: split mode runs under log shippers (docs/settings.md).
+        return _run_async(run_serve(args), log_level=logging.INFO, log_format="json")
     if args.command == "migrate":
         from .serve import run_migrate
 
         return run_migrate(args)
-    name = f"keys {args.keys_command}" if args.command == "keys" else args.command
+    if args.command == "rotate-secret-key":
+        return rotate.run_rotate_secret_key(args)
+    name = args.command
+    if args.command in ("keys", "usage") and getattr(args, f"{args.command}_command", None):
+        name = f"{args.command} {getattr(args, f'{args.command}_command')}"
     client = ControlPlaneClient(CliSettings())
     try:
         return CLIENT_COMMANDS[name](client, args)

@@ -19,6 +19,9 @@ class BusMessage:
     subject: str
     msg_id: str
     data: bytes
+    # Extra message headers besides Nats-Msg-Id: the W3C `traceparent`/`tracestate` of
+    # the call that produced the event, when tracing is on (kept by the disk spool).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class EventPublisher(Protocol):

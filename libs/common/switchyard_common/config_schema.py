@@ -7,14 +7,17 @@ dangling references are all reported, each with its path inside the document.
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .audit import parse_json_path
 from .errors import ConfigError, ConfigIssue
 
 __all__ = [
@@ -22,7 +25,20 @@ __all__ = [
     "AUTH_HEADER_BEARER",
     "AUTH_HEADER_NONE",
     "CAPABILITIES",
+    "KEY_SCOPES",
+    "PRICE_UNITS",
+    "RETRY_CLASSES",
+    "ROUTING_STRATEGIES",
+    "SHADOW_RULES",
+    "KeyShadowRule",
+    "ModelShadowRule",
+    "OrgShadowRule",
+    "BreakerSpec",
     "BudgetSpec",
+    "OrgLimitsSpec",
+    "OrgPolicySpec",
+    "RateLimitsSpec",
+    "RetrySpec",
     "ConfigDocument",
     "KeyLimitsSpec",
     "KeySpec",
@@ -34,6 +50,7 @@ __all__ = [
     "load_config_file",
     "normalize_auth_header",
     "parse_config",
+    "price_subject_provider",
 ]
 
 API_FORMATS = ("openai", "anthropic", "gemini", "azure", "mock")
@@ -47,17 +64,35 @@ _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 # break the request rather than authenticate it.
 _RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection"})
 CAPABILITIES = ("llm", "embedding", "image", "asr", "tts", "ocr", "vision-segment")
-PRICE_UNITS = (
+# What a key may be allowed to do: every model capability, plus "vision" (image inputs
+# to chat models) and "mcp".
+KEY_SCOPES = (*CAPABILITIES, "vision", "mcp")
+PriceUnit = Literal[
     "input_token",
     "output_token",
     "cached_input_token",
+    "cache_write_token",
     "reasoning_token",
     "request",
     "image",
     "page",
     "second",
     "character",
-)
+]
+# The tuples are the Literals' values: one list to keep up to date.
+PRICE_UNITS: tuple[PriceUnit, ...] = get_args(PriceUnit)
+RoutingStrategy = Literal["priority", "weighted", "least_latency", "lowest_cost"]
+ROUTING_STRATEGIES: tuple[RoutingStrategy, ...] = get_args(RoutingStrategy)
+# Failure classes a retry policy may name, besides exact statuses ("408", "529").
+RETRY_CLASSES = ("connect_error", "timeout", "429", "5xx")
+# Rules that `shadow` may name: they then admit the call and only record the refusal.
+ShadowRule = Literal["rpm", "tpm", "concurrency", "budget", "scopes", "models", "ip", "unpriced"]
+SHADOW_RULES: tuple[ShadowRule, ...] = get_args(ShadowRule)
+# Each owner may name only the rules it has: a name its data plane would ignore would
+# leave the rule enforcing while the operator believes it only records.
+KeyShadowRule = Literal["rpm", "tpm", "concurrency", "budget", "scopes", "models", "ip"]
+ModelShadowRule = Literal["rpm", "tpm"]
+OrgShadowRule = Literal["rpm", "tpm", "budget", "unpriced"]
 
 
 def normalize_auth_header(value: str) -> str:
@@ -76,13 +111,108 @@ def normalize_auth_header(value: str) -> str:
     return value
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """Times without a zone are UTC, so the same instant always compares (and is stored) equal."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def price_subject_provider(model: str, providers: set[str] | frozenset[str]) -> str | None:
+    """The provider slug of a target price's `model` (`<provider-slug>/<upstream-model>`),
+    or None when `model` does not name a known provider that way."""
+    slug, sep, upstream = model.partition("/")
+    return slug if sep and upstream and slug in providers else None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RateLimitsSpec(_Strict):
+    rpm: int | None = Field(default=None, ge=0)
+    tpm: int | None = Field(default=None, ge=0)
+
+
+class BudgetSpec(_Strict):
+    amount: float = Field(gt=0)
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    period: Literal["day", "week", "month", "total"] = "month"
+
+
+class RetrySpec(_Strict):
+    # Failure classes that move the call to the next target.
+    on: list[str] = Field(default_factory=lambda: list(RETRY_CLASSES))
+    max_attempts: int = Field(default=0, ge=0, le=20)  # 0 = one per target
+    deadline_seconds: float = Field(default=0.0, ge=0)  # 0 = none
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, data: Any) -> Any:
+        # YAML 1.1 (PyYAML) reads a bare `on:` key as the boolean True.
+        if isinstance(data, dict) and True in data:
+            return {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
+    @field_validator("on", mode="before")
+    @classmethod
+    def _statuses_as_text(cls, value: Any) -> Any:
+        # `on: [429, 5xx]`: a bare status is a YAML integer.
+        if isinstance(value, list):
+            return [
+                str(item) if isinstance(item, int) and not isinstance(item, bool) else item for item in value
+            ]
+        return value
+
+    @field_validator("on")
+    @classmethod
+    def _classes(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item not in RETRY_CLASSES and not (item.isdigit() and 400 <= int(item) <= 599):
+                raise ValueError(
+                    f"unknown failure class {item!r} (use {', '.join(RETRY_CLASSES)} or a status 400-599)"
+                )
+        return value
+
+
+class BreakerSpec(_Strict):
+    failures: int = Field(default=5, ge=0)  # consecutive failures that open it; 0 = off
+    cooldown_seconds: float = Field(default=30.0, gt=0)
+
+
+class OrgLimitsSpec(RateLimitsSpec):
+    budgets: list[BudgetSpec] = Field(default_factory=list)
+
+
+class OrgPolicySpec(_Strict):
+    routing: RoutingStrategy = "priority"
+    overflow: Literal["next_target", "fail"] = "next_target"
+    audit: Literal["off", "metadata", "full"] = "metadata"
+    on_redis_failure: Literal["open", "closed"] = "open"
+    unpriced: Literal["flag", "refuse"] = "flag"
+    # Providers the organization's models may resolve to; empty = all.
+    providers: list[str] = Field(default_factory=list)
+    retry: RetrySpec = Field(default_factory=RetrySpec)
+    breaker: BreakerSpec = Field(default_factory=BreakerSpec)
+    limits: OrgLimitsSpec = Field(default_factory=OrgLimitsSpec)
+    shadow: list[OrgShadowRule] = Field(default_factory=list)
+    audit_retention_days: int = Field(default=30, ge=1)
+    # Bodies travel inside the usage event: the cap keeps events under NATS's 1 MiB
+    # default max_payload even with both bodies at the limit.
+    audit_max_body_bytes: int = Field(default=65536, ge=0, le=262144)
+    audit_redact_paths: list[str] = Field(default_factory=list)
+
+    @field_validator("audit_redact_paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            parse_json_path(path)  # ValueError names the problem
+        return value
+
+
 class OrganizationSpec(_Strict):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    policy: dict[str, str] = Field(default_factory=dict)
+    policy: OrgPolicySpec = Field(default_factory=OrgPolicySpec)
 
 
 class ProviderSpec(_Strict):
@@ -99,6 +229,7 @@ class ProviderSpec(_Strict):
     timeout_seconds: float = Field(default=600.0, gt=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     models: list[str] = Field(default_factory=list)
+    enabled: bool = True
 
     @field_validator("auth_header")
     @classmethod
@@ -121,40 +252,46 @@ class TargetSpec(_Strict):
     model: str
     priority: int = 0
     weight: int = Field(default=1, ge=0)
+    # The target's own quota: when reached, calls overflow to the next target.
+    limits: RateLimitsSpec = Field(default_factory=RateLimitsSpec)
 
 
 class ModelSpec(_Strict):
     name: str = Field(min_length=1, max_length=200)
     capability: Literal["llm", "embedding", "image", "asr", "tts", "ocr", "vision-segment"] = "llm"
     targets: list[TargetSpec] = Field(min_length=1)
+    # Overrides the organization's routing strategy; None = the organization's.
+    routing: RoutingStrategy | None = None
+    # Per organization, across all its callers of this model.
+    limits: RateLimitsSpec = Field(default_factory=RateLimitsSpec)
+    shadow: list[ModelShadowRule] = Field(default_factory=list)
+    # Output tokens a budget reservation assumes when a request sets no max_tokens.
+    max_output_tokens: int = Field(default=4096, ge=1)
 
 
 class PriceSpec(_Strict):
     model: str
-    unit: Literal[
-        "input_token",
-        "output_token",
-        "cached_input_token",
-        "reasoning_token",
-        "request",
-        "image",
-        "page",
-        "second",
-        "character",
-    ]
+    unit: PriceUnit
     per_million: float = Field(ge=0)
     currency: str = Field(default="USD", min_length=3, max_length=3)
+    # From when this price applies (UTC); None = always. Several prices for one
+    # (model, unit) with different dates make a schedule.
+    effective_from: datetime | None = None
+
+    @field_validator("effective_from")
+    @classmethod
+    def _effective_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
 
 
-class BudgetSpec(_Strict):
-    amount: float = Field(gt=0)
-    period: Literal["day", "week", "month", "total"] = "month"
-
-
-class KeyLimitsSpec(_Strict):
-    rpm: int | None = Field(default=None, ge=0)
-    tpm: int | None = Field(default=None, ge=0)
+class KeyLimitsSpec(RateLimitsSpec):
+    concurrency: int | None = Field(default=None, ge=0)
+    # One budget (the common case) or several (e.g. per day and per month).
     budget: BudgetSpec | None = None
+    budgets: list[BudgetSpec] = Field(default_factory=list)
+
+    def all_budgets(self) -> list[BudgetSpec]:
+        return ([self.budget] if self.budget is not None else []) + list(self.budgets)
 
 
 class KeySpec(_Strict):
@@ -167,6 +304,34 @@ class KeySpec(_Strict):
     models: list[str] = Field(default_factory=list)
     limits: KeyLimitsSpec = Field(default_factory=KeyLimitsSpec)
     revoked: bool = False
+    enabled: bool = True
+    expires_at: datetime | None = None
+    # Client networks allowed to use the key (CIDR, IPv4 or IPv6); empty = any.
+    allowed_ips: list[str] = Field(default_factory=list)
+    shadow: list[KeyShadowRule] = Field(default_factory=list)
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: list[str]) -> list[str]:
+        for scope in value:
+            if scope not in KEY_SCOPES:
+                raise ValueError(f"unknown scope {scope!r} (use {', '.join(KEY_SCOPES)})")
+        return value
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expires_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc(value)
+
+    @field_validator("allowed_ips")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP network: {cidr!r} (use CIDR such as 10.0.0.0/8)") from None
+        return value
 
 
 class ConfigDocument(_Strict):
@@ -206,13 +371,15 @@ class ConfigDocument(_Strict):
                     ConfigIssue(f"keys[{i}].name", f"duplicate key {key.name!r} in org {key.org!r}")
                 )
             seen_keys.add((key.org, key.name))
-        seen_prices: set[tuple[str, str]] = set()
+        seen_prices: set[tuple[str, str, datetime | None]] = set()
         for i, price in enumerate(self.prices):
-            if (price.model, price.unit) in seen_prices:
+            slot = (price.model, price.unit, price.effective_from)
+            if slot in seen_prices:
+                when = f" from {price.effective_from.isoformat()}" if price.effective_from else ""
                 issues.append(
-                    ConfigIssue(f"prices[{i}]", f"duplicate price for {price.model!r} {price.unit}")
+                    ConfigIssue(f"prices[{i}]", f"duplicate price for {price.model!r} {price.unit}{when}")
                 )
-            seen_prices.add((price.model, price.unit))
+            seen_prices.add(slot)
         for i, provider in enumerate(self.providers):
             if provider.api_format != "mock" and not provider.base_url:
                 issues.append(ConfigIssue(f"providers[{i}].base_url", "required for this api_format"))
@@ -226,15 +393,32 @@ class ConfigDocument(_Strict):
                             f"models[{i}].targets[{j}].provider", f"unknown provider {target.provider!r}"
                         )
                     )
+        for i, org in enumerate(self.organizations):
+            for j, slug in enumerate(org.policy.providers):
+                if slug not in providers:
+                    issues.append(
+                        ConfigIssue(f"organizations[{i}].policy.providers[{j}]", f"unknown provider {slug!r}")
+                    )
         for i, price in enumerate(self.prices):
-            if price.model not in models:
-                issues.append(ConfigIssue(f"prices[{i}].model", f"unknown model {price.model!r}"))
+            # A public model's price bills callers; `<provider>/<upstream>` is what a
+            # provider charges for one target (lowest_cost routing, fallback billing).
+            if price.model not in models and price_subject_provider(price.model, providers) is None:
+                issues.append(
+                    ConfigIssue(
+                        f"prices[{i}].model",
+                        f"unknown model {price.model!r} (name a public model, or "
+                        "<provider>/<upstream model> of a known provider for a target price)",
+                    )
+                )
+        for i, org in enumerate(self.organizations):
+            issues += _budget_issues(f"organizations[{i}].policy.limits", org.policy.limits.budgets)
         for i, key in enumerate(self.keys):
             if key.org not in orgs:
                 issues.append(ConfigIssue(f"keys[{i}].org", f"unknown organization {key.org!r}"))
             for j, name in enumerate(key.models):
                 if name not in models:
                     issues.append(ConfigIssue(f"keys[{i}].models[{j}]", f"unknown model {name!r}"))
+            issues += _budget_issues(f"keys[{i}].limits", key.limits.all_budgets())
             if key.value is not None and not key.value.startswith("gk_"):
                 issues.append(ConfigIssue(f"keys[{i}].value_env", "key values must start with 'gk_'"))
             if key.value is not None and len(key.value) < 35:
@@ -242,6 +426,26 @@ class ConfigDocument(_Strict):
                     ConfigIssue(f"keys[{i}].value_env", "key values need at least 32 characters after 'gk_'")
                 )
         return issues
+
+
+def _budget_issues(path: str, budgets: list[BudgetSpec]) -> list[ConfigIssue]:
+    """Budgets are counted per (period, currency): two of them would share one counter."""
+    issues = []
+    seen: set[tuple[str, str]] = set()
+    for budget in budgets:
+        slot = (budget.period, budget.currency)
+        if slot in seen:
+            issues.append(
+                ConfigIssue(path, f"two {budget.period} budgets in {budget.currency}; give each period once")
+            )
+        seen.add(slot)
+    return issues
+
+
+def policy_document(policy: OrgPolicySpec) -> dict[str, Any]:
+    """How a policy is stored: only what differs from the defaults, as JSON values, so
+    that a stored policy compares equal to the document that produced it."""
+    return policy.model_dump(mode="json", exclude_defaults=True)
 
 
 def _loc_to_path(loc: tuple[Any, ...]) -> str:

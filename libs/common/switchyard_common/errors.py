@@ -8,6 +8,7 @@ SwitchyardError
 │   ├── NotFound                404  unknown model or route
 │   ├── PayloadTooLarge         413  body over the configured limit
 │   └── RateLimited             429  a limit was hit (carries retry_after)
+│       └── QuotaExceeded       429  a spend budget is used up (insufficient_quota)
 ├── UpstreamError           a provider failed us (5xx unless passed through)
 │   ├── UpstreamUnreachable     502  connect failure, reset, bad response
 │   ├── UpstreamTimeout         504  no answer in time
@@ -28,6 +29,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "QuotaExceeded",
     "RateLimited",
     "RequestError",
     "ServiceUnavailable",
@@ -91,9 +93,26 @@ class RateLimited(RequestError):
     error_type = "rate_limit_error"
     code = "rate_limit_exceeded"
 
-    def __init__(self, message: str, *, retry_after: float, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        code: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(message, code=code)
+        # Seconds; <= 0 means "not by waiting" (no Retry-After is sent).
         self.retry_after = retry_after
+        # Extra response headers (x-ratelimit-*).
+        self.headers = headers
+
+
+class QuotaExceeded(RateLimited):
+    """A spend budget is used up (OpenAI's 429 `insufficient_quota`)."""
+
+    error_type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 class ServiceUnavailable(SwitchyardError):

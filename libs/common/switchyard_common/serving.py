@@ -18,6 +18,9 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from . import logs
+from .logs import LogFormat
+
 __all__ = ["QuietServer", "bind_socket", "configure_logging", "run_until_signalled"]
 
 T = TypeVar("T")
@@ -46,8 +49,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: int = logging.INFO, default_format: LogFormat = "json") -> LogFormat:
+    """Structured logs for a process (switchyard_common.logs); the environment's
+    SWITCHYARD_LOG_FORMAT / SWITCHYARD_LOG_LEVEL win over the arguments."""
+    return logs.configure_logging(level, default_format)
 
 
 async def _cancel_on_signal(main: Coroutine[Any, Any, T]) -> T:

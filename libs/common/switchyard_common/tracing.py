@@ -17,18 +17,21 @@ read nor forwarded, so nothing a caller puts there reaches third-party providers
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import metadata
+from typing import Any
 
+from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.trace import Span, Tracer
+from opentelemetry.trace import Span, SpanContext, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
@@ -36,9 +39,11 @@ __all__ = [
     "TracingState",
     "asgi_parent_context",
     "configure_tracing",
+    "fastapi_options",
     "flush_tracing",
     "get_tracer",
     "install_test_exporter",
+    "remote_span_context",
     "shutdown_tracing",
     "trace_id_hex",
     "traceparent_headers",
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
+_TRACE_NAMES = frozenset(("traceparent", "tracestate"))
 
 
 class TracingState:
@@ -195,6 +201,21 @@ def get_tracer(name: str) -> Tracer:
     return tracer
 
 
+def fastapi_options() -> dict[str, Any]:
+    """Keyword arguments for `FastAPI(...)` that turn off FastAPI's own OpenTelemetry
+    (FastAPI >= 0.160 traces every request, dependency and serialization step through
+    the global provider once one is set). Our spans are deliberate (ADR 007): probes and
+    scrapes untraced, routes named by template, hot routes outside FastAPI; a second set
+    of server spans per request would double the cost and the noise."""
+    try:
+        parameters = inspect.signature(FastAPI.__init__).parameters
+    except (TypeError, ValueError):
+        return {}
+    if "telemetry" not in parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}}
+
+
 def asgi_parent_context(headers: Iterable[tuple[bytes, bytes]]) -> Context | None:
     """The caller's W3C trace context from raw ASGI headers (lower-case names), if any."""
     carrier: dict[str, str] = {}
@@ -204,6 +225,19 @@ def asgi_parent_context(headers: Iterable[tuple[bytes, bytes]]) -> Context | Non
     if not carrier:
         return None
     return _PROPAGATOR.extract(carrier)
+
+
+def remote_span_context(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> SpanContext | None:
+    """The valid W3C span context in message headers (`traceparent`, `tracestate`), if
+    any: what a consumer continues. Header names are matched case-insensitively."""
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    carrier = {name.lower(): value for name, value in pairs if name.lower() in _TRACE_NAMES}
+    if "traceparent" not in carrier:
+        return None
+    context = trace.get_current_span(_PROPAGATOR.extract(carrier)).get_span_context()
+    return context if context.is_valid else None
 
 
 def traceparent_headers(span: Span) -> tuple[tuple[str, str], ...]:

@@ -6,6 +6,7 @@ is a no-op: that is what makes ingest exactly-once on top of at-least-once deliv
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -27,15 +28,21 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from .db import METADATA
 from .usage import UsageEvent
 
+# The other usage tables live in METADATA whenever the ledger does (one schema).
+from .usage_dead_letters import usage_dead_letters
+from .usage_rollups import micros_to_datetime, ts_micros, usage_rollups_minute
+
 __all__ = [
+    "USAGE_TABLES",
     "GroupBy",
     "event_to_row",
     "insert_events",
+    "insert_new_events",
     "list_events",
     "query_usage",
     "usage_events",
@@ -61,15 +68,25 @@ usage_events = Table(
     Column("output_tokens", Integer, nullable=False, default=0),
     Column("cached_tokens", Integer, nullable=False, default=0),
     Column("reasoning_tokens", Integer, nullable=False, default=0),
+    Column("cache_write_tokens", Integer, nullable=False, default=0),
     Column("tokens_estimated", Boolean, nullable=False, default=False),
+    Column("images", Integer, nullable=False, default=0),
+    Column("pages", Integer, nullable=False, default=0),
+    Column("audio_seconds", Float, nullable=False, default=0.0),
+    Column("characters", Integer, nullable=False, default=0),
     Column("cost", Float, nullable=False, default=0.0),
     Column("currency", String(3), nullable=False, default="USD"),
+    Column("unpriced", Boolean, nullable=False, default=False),
     Column("latency_ms", Float, nullable=False),
     Column("ttfb_ms", Float),
     Column("stream", Boolean, nullable=False, default=False),
     Column("attempts", JSON, nullable=False),
     Column("client_ip", String(64)),
     Column("trace_id", String(64)),
+    Column("key_name", String(200), nullable=False, default=""),
+    Column("client_disconnect", Boolean, nullable=False, default=False),
+    Column("refused_by", String(64)),
+    Column("shadow_refusals", JSON, nullable=False, default=list),
     Column("request_body", Text),
     Column("response_body", Text),
     Column("ingested_at", DateTime(timezone=True), nullable=False),
@@ -80,6 +97,10 @@ usage_events = Table(
 )
 
 
+# What the ingest writes: tests that build a schema without migrations create these.
+USAGE_TABLES = [usage_events, usage_rollups_minute, usage_dead_letters]
+
+
 def _utc(value: datetime) -> datetime:
     """Timestamps are stored in UTC; naive inputs are taken to be UTC already."""
     if value.tzinfo is None:
@@ -87,46 +108,67 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+# Event fields stored as they are (everything but ts, ingested_at, the JSON columns
+# and the bodies: those are audit data, kept compressed in audit_log and purged per the
+# org's retention; the ledger's old body columns stay empty).
+_PLAIN_FIELDS: tuple[str, ...] = tuple(
+    c.name
+    for c in usage_events.columns
+    if c.name not in ("ts", "ingested_at", "attempts", "shadow_refusals", "request_body", "response_body")
+)
+
+
 def event_to_row(event: UsageEvent, *, ingested_at: datetime | None = None) -> dict[str, Any]:
-    """The `usage_events` row for one event."""
-    row = event.as_dict()
-    row["ts"] = datetime.fromtimestamp(event.ts, UTC)
+    """The `usage_events` row for one event (fields the ledger does not keep, such as
+    audit headers and bodies, are left out)."""
+    row = {name: getattr(event, name) for name in _PLAIN_FIELDS}
+    row["ts"] = micros_to_datetime(ts_micros(event.ts))
+    row["attempts"] = [dataclasses.asdict(a) for a in event.attempts]
+    row["shadow_refusals"] = list(event.shadow_refusals)
     row["ingested_at"] = _utc(ingested_at or datetime.now(UTC))
     return row
 
 
-def insert_events(conn: Connection, events: Sequence[UsageEvent]) -> int:
-    """Insert events that are not stored yet; returns how many rows were inserted.
+def insert_new_events(conn: Connection, events: Sequence[UsageEvent]) -> list[UsageEvent]:
+    """Insert the events that are not stored yet; returns those (first occurrence of
+    each id, in batch order).
 
     Idempotent on the event id, which turns at-least-once delivery into exactly-once
     rows. Runs inside the caller's transaction, so a batch commits or fails as a whole.
+    On Postgres the batch is COPYed into a temporary table and inserted from there.
     """
-    now = datetime.now(UTC)
-    rows: dict[str, dict[str, Any]] = {}
+    unique: dict[str, UsageEvent] = {}
     for event in events:
-        rows.setdefault(event.id, event_to_row(event, ingested_at=now))
-    if not rows:
-        return 0
-    values = list(rows.values())
+        unique.setdefault(event.id, event)
+    if not unique:
+        return []
+    batch = list(unique.values())
     dialect = conn.dialect.name
-    stmt: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        stmt = postgresql.insert(usage_events).on_conflict_do_nothing(index_elements=["id"])
-    elif dialect == "sqlite":
+        from .usage_ledger_pg import insert_events_postgres  # imports this module
+
+        inserted_ids = insert_events_postgres(conn, batch)
+        return [event for event in batch if event.id in inserted_ids]
+    now = datetime.now(UTC)
+    values = [event_to_row(event, ingested_at=now) for event in batch]
+    if dialect == "sqlite":
         stmt = sqlite.insert(usage_events).on_conflict_do_nothing(index_elements=["id"])
-    else:
-        # No portable upsert: skip the ids already present. Safe for one writer per id,
-        # which JetStream gives us (one consumer acks each message).
-        existing = set(conn.scalars(select(usage_events.c.id).where(usage_events.c.id.in_(list(rows)))).all())
-        values = [row for row in values if row["id"] not in existing]
-        if not values:
-            return 0
-        conn.execute(insert(usage_events), values)
-        return len(values)
-    # RETURNING lists only the rows actually inserted; rowcount is unreliable for
-    # executemany with ON CONFLICT on some drivers.
-    inserted = conn.execute(stmt.returning(usage_events.c.id), values).all()
-    return len(inserted)
+        # RETURNING lists only the rows actually inserted; rowcount is unreliable for
+        # executemany with ON CONFLICT on some drivers.
+        inserted_ids = set(conn.scalars(stmt.returning(usage_events.c.id), values).all())
+        return [event for event in batch if event.id in inserted_ids]
+    # No portable upsert: skip the ids already present. Safe for one writer per id,
+    # which JetStream gives us (one consumer acks each message).
+    existing = set(conn.scalars(select(usage_events.c.id).where(usage_events.c.id.in_(list(unique)))).all())
+    fresh = [(event, row) for event, row in zip(batch, values, strict=True) if event.id not in existing]
+    if fresh:
+        conn.execute(insert(usage_events), [row for _, row in fresh])
+    return [event for event, _ in fresh]
+
+
+def insert_events(conn: Connection, events: Sequence[UsageEvent]) -> int:
+    """Insert events that are not stored yet; returns how many rows were inserted."""
+    return len(insert_new_events(conn, events))
 
 
 _COUNT_FIELDS = ("requests", "errors", "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")

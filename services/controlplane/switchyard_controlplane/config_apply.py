@@ -3,12 +3,13 @@ in ONE transaction with one version bump, or nothing at all."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from switchyard_common.config_schema import ConfigDocument, KeySpec, ProviderSpec
+from switchyard_common.config_schema import ConfigDocument, KeySpec, ProviderSpec, policy_document
 from switchyard_common.errors import ConfigError, ConfigIssue
 from switchyard_common.secrets import (
     SecretBox,
@@ -28,8 +29,11 @@ from .config_plan import (
     ProviderState,
     normalize_limits,
     plan_changes,
+    price_name,
 )
 from .db.models import ApiKey, Model, Organization, Price, Provider
+from .price_check import UnpricedModel
+from .repo.models import target_tuple
 from .settings import ControlPlaneSettings
 
 __all__ = [
@@ -59,6 +63,8 @@ class ApplyResult:
     created_keys: list[CreatedKey] = field(default_factory=list)
     version: int = 0
     dry_run: bool = False
+    # Models that would be billed at 0 once the document is applied (price-table check).
+    warnings: list[UnpricedModel] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +73,7 @@ class ApplyResult:
             "changes": [c.as_dict() for c in self.changes],
             "created_keys": [k.as_dict() for k in self.created_keys],
             "version": self.version,
+            "warnings": [w.as_dict() for w in self.warnings],
         }
 
 
@@ -94,18 +101,23 @@ def load_current_state(session: Session, box: SecretBox) -> CurrentState:
             timeout_seconds=p.timeout_seconds,
             connect_timeout_seconds=p.connect_timeout_seconds,
             models=tuple(p.models or ()),
+            enabled=p.enabled,
         )
         for p in session.scalars(select(Provider))
     }
     models = {
         m.name: ModelState(
             capability=m.capability,
-            targets=tuple((t.provider.slug, t.upstream_model, t.priority, t.weight) for t in m.targets),
+            targets=tuple(target_tuple(t) for t in m.targets),
+            routing=m.routing,
+            limits=dict(m.limits or {}),
+            shadow=tuple(m.shadow or ()),
+            max_output_tokens=m.max_output_tokens,
         )
         for m in session.scalars(select(Model))
     }
     prices = {
-        (p.model.name, p.unit): PriceState(per_million=p.per_million, currency=p.currency)
+        (p.model, p.unit, p.effective_from_ms): PriceState(per_million=p.per_million, currency=p.currency)
         for p in session.scalars(select(Price))
     }
     keys = {
@@ -115,6 +127,10 @@ def load_current_state(session: Session, box: SecretBox) -> CurrentState:
             models=tuple(k.models or ()),
             limits=dict(k.limits or {}),
             revoked=k.revoked_at is not None,
+            enabled=k.enabled,
+            expires_at=k.expires_at,
+            allowed_ips=tuple(k.allowed_ips or ()),
+            shadow=tuple(k.shadow or ()),
         )
         for k in session.scalars(select(ApiKey))
     }
@@ -152,6 +168,7 @@ def _provider_values(spec: ProviderSpec, box: SecretBox, fields: tuple[str, ...]
         "timeout_seconds": spec.timeout_seconds,
         "connect_timeout_seconds": spec.connect_timeout_seconds,
         "models": list(spec.models),
+        "enabled": spec.enabled,
     }
     # fields is None on create; on update the credential is only rewritten when it
     # differs, because Fernet ciphertexts differ on every encryption.
@@ -178,6 +195,10 @@ def _write_key(session: Session, spec: KeySpec, change: Change) -> CreatedKey | 
             scopes=spec.scopes,
             models=spec.models,
             limits=limits,
+            expires_at=spec.expires_at,
+            enabled=spec.enabled,
+            allowed_ips=spec.allowed_ips,
+            shadow=spec.shadow,
         )
         if spec.revoked:
             repo.keys.revoke_key(session, key=key)
@@ -193,6 +214,11 @@ def _write_key(session: Session, spec: KeySpec, change: Change) -> CreatedKey | 
         limits=limits,
         key_hash=new_hash,
         prefix=key_display_prefix(spec.value) if new_hash and spec.value else None,
+        expires_at=spec.expires_at,
+        clear_expiry=spec.expires_at is None,
+        enabled=spec.enabled,
+        allowed_ips=spec.allowed_ips,
+        shadow=spec.shadow,
     )
     if "revoked" in change.fields:
         repo.keys.revoke_key(session, key=existing)
@@ -211,10 +237,10 @@ def apply_in_session(
     for org in doc.organizations:
         change = by_key[("organization", org.name)]
         if change.action == "create":
-            repo.organizations.create_organization(session, name=org.name, policy=org.policy)
+            repo.organizations.create_organization(session, name=org.name, policy=policy_document(org.policy))
         elif change.action == "update":
             existing = repo.organizations.require_organization(session, name=org.name)
-            repo.organizations.update_organization(session, org=existing, policy=org.policy)
+            repo.organizations.update_organization(session, org=existing, policy=policy_document(org.policy))
     for provider in doc.providers:
         change = by_key[("provider", provider.slug)]
         if change.action == "create":
@@ -228,16 +254,12 @@ def apply_in_session(
     for model in doc.models:
         change = by_key[("model", model.name)]
         if change.action == "create":
-            repo.models.create_model(
-                session, name=model.name, capability=model.capability, targets=model.targets
-            )
+            repo.models.create_model(session, spec=model)
         elif change.action == "update":
             existing_m = repo.models.require_model(session, name=model.name)
-            repo.models.set_model(
-                session, model=existing_m, capability=model.capability, targets=model.targets
-            )
+            repo.models.set_model(session, model=existing_m, spec=model)
     for price in doc.prices:
-        change = by_key[("price", f"{price.model}/{price.unit}")]
+        change = by_key[("price", price_name(price.model, price.unit, price.effective_from))]
         if change.action == "create":
             repo.prices.create_price(
                 session,
@@ -245,9 +267,12 @@ def apply_in_session(
                 unit=price.unit,
                 per_million=price.per_million,
                 currency=price.currency,
+                effective_from=price.effective_from,
             )
         elif change.action == "update":
-            existing_pr = repo.prices.require_price(session, model=price.model, unit=price.unit)
+            existing_pr = repo.prices.require_price(
+                session, model=price.model, unit=price.unit, effective_from=price.effective_from
+            )
             repo.prices.update_price(
                 session, price=existing_pr, per_million=price.per_million, currency=price.currency
             )
@@ -267,14 +292,23 @@ def apply_document(
     """Apply `doc` in one transaction. Raises ConfigError (nothing written) on invalid input."""
     box = SecretBox(settings.secret_key)
     with repo.make_sessionmaker(engine)() as session:
-        changes, created = apply_in_session(session, box, doc, dry_run=dry_run)
+        # A dry run writes too and then rolls back: it meets the same conflicts a real
+        # apply would, and the price check sees the state the document would produce.
+        changes, created = apply_in_session(session, box, doc)
         changed = any(c.action != "unchanged" for c in changes)
+        warnings = repo.prices.check_price_table(session, now_ms=int(time.time() * 1000))
         if dry_run or not changed:
+            created = [] if dry_run else created
             session.rollback()
             version = repo.read_config_version(session).version
         else:
             session.commit()
             version = session.info.get(repo.NEW_VERSION_KEY) or repo.read_config_version(session).version
     return ApplyResult(
-        changed=changed, changes=changes, created_keys=created, version=version, dry_run=dry_run
+        changed=changed,
+        changes=changes,
+        created_keys=created,
+        version=version,
+        dry_run=dry_run,
+        warnings=warnings,
     )

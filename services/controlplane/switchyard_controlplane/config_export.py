@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from switchyard_common.config_schema import (
     ConfigDocument,
@@ -17,17 +18,19 @@ from switchyard_common.config_schema import (
     OrganizationSpec,
     PriceSpec,
     ProviderSpec,
+    RateLimitsSpec,
     TargetSpec,
 )
 
 from . import repo
+from .config_values import datetime_from_ms, load_policy, normalize_key_limits
 
 __all__ = ["export_document", "export_dict"]
 
 
 def export_document(session: Session) -> ConfigDocument:
     organizations = [
-        OrganizationSpec(name=o.name, policy=dict(o.policy or {}))
+        OrganizationSpec(name=o.name, policy=load_policy(o.policy))
         for o in repo.organizations.list_organizations(session)
     ]
     providers = [
@@ -42,6 +45,7 @@ def export_document(session: Session) -> ConfigDocument:
             timeout_seconds=p.timeout_seconds,
             connect_timeout_seconds=p.connect_timeout_seconds,
             models=list(p.models or []),
+            enabled=p.enabled,
         )
         for p in repo.providers.list_providers(session)
     ]
@@ -51,15 +55,29 @@ def export_document(session: Session) -> ConfigDocument:
             capability=m.capability,  # type: ignore[arg-type]
             targets=[
                 TargetSpec(
-                    provider=t.provider.slug, model=t.upstream_model, priority=t.priority, weight=t.weight
+                    provider=t.provider.slug,
+                    model=t.upstream_model,
+                    priority=t.priority,
+                    weight=t.weight,
+                    limits=RateLimitsSpec.model_validate(t.limits or {}),
                 )
                 for t in m.targets
             ],
+            routing=m.routing,  # type: ignore[arg-type]
+            limits=RateLimitsSpec.model_validate(m.limits or {}),
+            shadow=list(m.shadow or []),  # type: ignore[arg-type]
+            max_output_tokens=m.max_output_tokens,
         )
         for m in repo.models.list_models(session)
     ]
     prices = [
-        PriceSpec(model=p.model.name, unit=p.unit, per_million=p.per_million, currency=p.currency)  # type: ignore[arg-type]
+        PriceSpec(
+            model=p.model,
+            unit=p.unit,  # type: ignore[arg-type]
+            per_million=p.per_million,
+            currency=p.currency,
+            effective_from=datetime_from_ms(p.effective_from_ms),
+        )
         for p in repo.prices.list_prices(session)
     ]
     keys = [
@@ -68,8 +86,12 @@ def export_document(session: Session) -> ConfigDocument:
             org=k.org.name,
             scopes=list(k.scopes or []),
             models=list(k.models or []),
-            limits=KeyLimitsSpec.model_validate(k.limits or {}),
+            limits=KeyLimitsSpec.model_validate(normalize_key_limits(k.limits)),
             revoked=k.revoked_at is not None,
+            enabled=k.enabled,
+            expires_at=k.expires_at,
+            allowed_ips=list(k.allowed_ips or []),
+            shadow=list(k.shadow or []),  # type: ignore[arg-type]
         )
         for k in repo.keys.list_keys(session)
     ]
@@ -78,17 +100,36 @@ def export_document(session: Session) -> ConfigDocument:
     )
 
 
+def _short(spec: BaseModel) -> dict[str, Any]:
+    return spec.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+
+
 def export_dict(session: Session) -> dict[str, Any]:
-    """JSON/YAML-ready export: unset optionals and secret fields are left out."""
-    data = export_document(session).model_dump(mode="json", exclude_none=True)
+    """JSON/YAML-ready export, short: settings at their defaults and secret fields are
+    left out (re-applying it restores the defaults, so nothing is lost). A few defaults
+    stay visible because a reader needs them: a model's capability, a key's scopes and
+    a price's currency."""
+    document = export_document(session)
+    data: dict[str, Any] = {
+        "organizations": [_short(o) for o in document.organizations],
+        "providers": [_short(p) for p in document.providers],
+        "models": [],
+        "prices": [],
+        "keys": [],
+    }
+    for model in document.models:
+        data["models"].append({"name": model.name, "capability": model.capability} | _short(model))
+    for price in document.prices:
+        data["prices"].append(_short(price) | {"currency": price.currency})
+    for key in document.keys:
+        out = {"name": key.name, "org": key.org, "scopes": list(key.scopes)} | _short(key)
+        for secret in ("value", "value_env"):
+            out.pop(secret, None)
+        limits = out.get("limits", {})
+        if len(limits.get("budgets", [])) == 1:
+            # The one-budget shorthand of the config docs.
+            limits["budget"] = limits.pop("budgets")[0]
+        data["keys"].append(out)
     for provider in data["providers"]:
         provider.pop("api_key", None)
-        # The common case is the api_format's own header; only a choice is worth showing.
-        if not provider.get("auth_header"):
-            provider.pop("auth_header", None)
-    for key in data["keys"]:
-        key.pop("value", None)
-        key.pop("value_env", None)
-        if not key.get("revoked"):
-            key.pop("revoked", None)
     return data

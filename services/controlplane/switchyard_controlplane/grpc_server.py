@@ -12,6 +12,7 @@ from switchyard_common.proto import controlplane_pb2 as pb
 from switchyard_common.proto import controlplane_pb2_grpc as pb_grpc
 from switchyard_common.tracing import TRACING
 
+from . import metrics
 from .request_tracing import tracer
 from .snapshot_hub import SnapshotHub
 
@@ -27,28 +28,37 @@ class ControlPlaneService(pb_grpc.ControlPlaneServicer):
     async def WatchSnapshot(  # noqa: N802  (gRPC method name)
         self, request: pb.WatchSnapshotRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.Snapshot]:
-        last_sent = request.known_version
+        # A data plane with nothing (known_version 0) gets the current snapshot even at
+        # version 0, the empty configuration of a fresh install: without it, it would
+        # never become ready until the first change.
+        last_sent = request.known_version if request.known_version > 0 else -1
         log.info("data plane %r watching from version %d", request.dataplane_id, last_sent)
-        # Subscribe before reading `current` so a version published in between is not lost.
-        async with self._hub.subscribe() as watcher:
-            snapshot = self._hub.current
-            while True:
-                if snapshot is not None and snapshot.version > last_sent:
-                    span = self._push_span(snapshot, request.dataplane_id) if TRACING.enabled else None
-                    try:
-                        # Resumes once grpc has written the message: the span times the push.
-                        yield snapshot
-                    except BaseException:
-                        if span is not None:
-                            span.set_status(Status(StatusCode.ERROR, "stream closed during the push"))
-                        raise
-                    finally:
-                        if span is not None:
-                            span.end()
-                    last_sent = snapshot.version
-                snapshot = await watcher.next()
-                if snapshot is None:  # hub stopping: end the stream, clients reconnect
-                    return
+        metrics.CONNECTED_DATAPLANES.inc()
+        try:
+            # Subscribe before reading `current` so a version published in between is not lost.
+            async with self._hub.subscribe() as watcher:
+                snapshot = self._hub.current
+                while True:
+                    if snapshot is not None and snapshot.version > last_sent:
+                        span = self._push_span(snapshot, request.dataplane_id) if TRACING.enabled else None
+                        try:
+                            # Resumes once grpc has written the message: the span times the push.
+                            yield snapshot
+                        except BaseException:
+                            if span is not None:
+                                span.set_status(Status(StatusCode.ERROR, "stream closed during the push"))
+                            raise
+                        finally:
+                            if span is not None:
+                                span.end()
+                        metrics.SNAPSHOT_PUSHES.inc()
+                        last_sent = snapshot.version
+                    snapshot = await watcher.next()
+                    if snapshot is None:  # hub stopping: end the stream, clients reconnect
+                        return
+        finally:
+            metrics.CONNECTED_DATAPLANES.dec()
+            log.info("data plane %r stopped watching", request.dataplane_id)
 
     def _push_span(self, snapshot: pb.Snapshot, dataplane_id: str) -> Span:
         built = self._hub.build_span_context(snapshot.version)

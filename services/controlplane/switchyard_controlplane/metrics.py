@@ -5,10 +5,12 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "CONNECTED_DATAPLANES",
     "HTTP_LATENCY",
     "HTTP_REQUESTS",
     "SNAPSHOT_BUILDS",
     "SNAPSHOT_ERRORS",
+    "SNAPSHOT_PUSHES",
     "SNAPSHOT_VERSION",
     "WATCHERS",
 ]
@@ -29,3 +31,11 @@ SNAPSHOT_BUILDS = Counter(
 )
 SNAPSHOT_ERRORS = Counter("switchyard_controlplane_snapshot_poll_errors", "Failed version polls or builds.")
 WATCHERS = Gauge("switchyard_controlplane_snapshot_watchers", "Open WatchSnapshot streams.")
+CONNECTED_DATAPLANES = Gauge(
+    "switchyard_controlplane_connected_dataplanes",
+    "Data planes connected to this replica (one per open WatchSnapshot stream).",
+)
+SNAPSHOT_PUSHES = Counter(
+    "switchyard_controlplane_snapshot_pushes",
+    "Snapshots sent to data planes on WatchSnapshot streams.",
+)

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from switchyard_common.db import make_engine
 
-__all__ = ["alembic_config", "current_revision", "head_revision", "upgrade_database"]
+__all__ = ["alembic_config", "current_revisions", "head_revisions", "upgrade_database"]
 
 _SCRIPT_LOCATION = str(Path(__file__).resolve().parent / "migrations")
 
@@ -28,15 +28,17 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revisions() -> tuple[str, ...]:
+    """The newest revision of every branch (features may add independent branches from a
+    common base; a merge revision joins them again)."""
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
-def current_revision(url: str) -> str | None:
+def current_revisions(url: str) -> tuple[str, ...]:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
     finally:
         engine.dispose()
 
@@ -50,6 +52,6 @@ def upgrade_database(url: str) -> None:
                 # Two replicas migrating at once would race on CREATE TABLE; the second one
                 # waits here and then finds the schema already at head.
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
-            command.upgrade(alembic_config(conn), "head")
+            command.upgrade(alembic_config(conn), "heads")
     finally:
         engine.dispose()

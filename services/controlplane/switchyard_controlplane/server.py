@@ -15,6 +15,7 @@ from switchyard_common.serving import QuietServer, bind_socket
 from switchyard_common.tracing import configure_tracing, flush_tracing
 
 from .app import create_app
+from .audit_purge import AuditPurger
 from .bootstrap import bootstrap_admin
 from .config_apply import ApplyResult, apply_document
 from .grpc_server import start_grpc_server
@@ -46,16 +47,22 @@ async def serve(
         await asyncio.to_thread(upgrade_database, settings.database_url)
     engine = make_engine(settings.database_url)
     hub: SnapshotHub | None = None
+    purger: AuditPurger | None = None
     grpc_server = None
     try:
         await asyncio.to_thread(bootstrap_admin, engine, settings)
         if bootstrap is not None:
             result = await asyncio.to_thread(apply_document, engine, settings, bootstrap)
             log.info("bootstrap config applied: changed=%s version=%d", result.changed, result.version)
+            for warning in result.warnings:
+                log.warning("price check: %s", warning.message)
             if on_bootstrap is not None:
                 on_bootstrap(result)
         hub = SnapshotHub(engine, poll_interval=settings.snapshot_poll_interval)
         await hub.start()
+        if settings.audit_purge_interval > 0:
+            purger = AuditPurger(engine, settings.audit_purge_interval)
+            purger.start()
         grpc_server = await start_grpc_server(hub, host=settings.grpc_host, port=settings.grpc_port)
         sock = bind_socket(settings.controlplane_host, settings.controlplane_port)
         config = uvicorn.Config(
@@ -92,6 +99,8 @@ async def serve(
                 await asyncio.wait([http_task], timeout=10)
             sock.close()
     finally:
+        if purger is not None:
+            await purger.stop()
         if hub is not None:
             await hub.stop()
         if grpc_server is not None:

@@ -19,6 +19,8 @@ class ControlPlaneSettings(BaseSettings):
     snapshot_poll_interval seconds between reads of config_state.version
     session_ttl_seconds    lifetime of login session tokens
     auto_migrate           run Alembic migrations at start
+    redis_url/redis_prefix the data planes' Redis and key prefix, read for breaker and budget
+                           state (empty url: embedded mode, state read from this process)
     """
 
     model_config = SettingsConfigDict(env_prefix="SWITCHYARD_", extra="ignore")
@@ -34,3 +36,7 @@ class ControlPlaneSettings(BaseSettings):
     snapshot_poll_interval: float = Field(default=0.2, gt=0)
     session_ttl_seconds: int = Field(default=12 * 3600, gt=0)
     auto_migrate: bool = True
+    redis_url: str = ""
+    redis_prefix: str = "sy:"
+    # Seconds between runs of the audit retention purge; 0 disables it in this replica.
+    audit_purge_interval: float = Field(default=3600.0, ge=0)

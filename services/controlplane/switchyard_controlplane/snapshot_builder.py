@@ -2,18 +2,69 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from typing import Any
+
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
+from switchyard_common.config_schema import BudgetSpec, KeyLimitsSpec, OrgPolicySpec, policy_document
 from switchyard_common.proto import controlplane_pb2 as pb
 
 from . import repo
+from .config_values import load_policy, normalize_key_limits, normalize_rate_limits
 from .db.models import ApiKey, Model, Organization, Price, Provider
 
 __all__ = ["build_snapshot", "build_snapshot_from_engine"]
 
 
+def _raw_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _rate_limits(limits: dict[str, Any] | None) -> pb.RateLimits:
+    normalized = normalize_rate_limits(limits)
+    return pb.RateLimits(rpm=normalized.get("rpm", 0), tpm=normalized.get("tpm", 0))
+
+
+def _budgets(budgets: Iterable[BudgetSpec]) -> list[pb.Budget]:
+    return [pb.Budget(amount=b.amount, currency=b.currency, period=b.period) for b in budgets]
+
+
+def _policy(spec: OrgPolicySpec) -> pb.OrgPolicy:
+    return pb.OrgPolicy(
+        routing=spec.routing,
+        overflow=spec.overflow,
+        audit=spec.audit,
+        on_redis_failure=spec.on_redis_failure,
+        unpriced=spec.unpriced,
+        allowed_providers=list(spec.providers),
+        retry=pb.RetryPolicy(
+            retry_on=list(spec.retry.on),
+            max_attempts=spec.retry.max_attempts,
+            deadline_seconds=spec.retry.deadline_seconds,
+        ),
+        breaker=pb.BreakerPolicy(
+            failure_threshold=spec.breaker.failures, cooldown_seconds=spec.breaker.cooldown_seconds
+        ),
+        limits=pb.RateLimits(rpm=spec.limits.rpm or 0, tpm=spec.limits.tpm or 0),
+        budgets=_budgets(spec.limits.budgets),
+        shadow=list(spec.shadow),
+        audit_retention_days=spec.audit_retention_days,
+        audit_max_body_bytes=spec.audit_max_body_bytes,
+        audit_redact_paths=list(spec.audit_redact_paths),
+    )
+
+
 def _org(o: Organization) -> pb.Organization:
-    return pb.Organization(id=o.id, name=o.name, policy={str(k): str(v) for k, v in (o.policy or {}).items()})
+    # Every field is filled in, defaults included: the data plane enforces `policy` as is.
+    spec = load_policy(o.policy)
+    return pb.Organization(
+        id=o.id,
+        name=o.name,
+        policy_raw={str(k): _raw_value(v) for k, v in policy_document(spec).items()},
+        policy=_policy(spec),
+    )
 
 
 def _provider(p: Provider) -> pb.Provider:
@@ -31,6 +82,8 @@ def _provider(p: Provider) -> pb.Provider:
         timeout_seconds=p.timeout_seconds,
         connect_timeout_seconds=p.connect_timeout_seconds,
         models=list(p.models or []),
+        disabled=not p.enabled,
+        breaker_epoch=p.breaker_epoch,
     )
 
 
@@ -45,15 +98,19 @@ def _model(m: Model) -> pb.Model:
                 upstream_model=t.upstream_model,
                 priority=t.priority,
                 weight=t.weight,
+                limits=_rate_limits(t.limits),
             )
             for t in m.targets
         ],
+        routing=m.routing or "",
+        limits=_rate_limits(m.limits),
+        shadow=list(m.shadow or []),
+        max_output_tokens=m.max_output_tokens,
     )
 
 
 def _key(k: ApiKey) -> pb.ApiKey:
-    limits = k.limits or {}
-    budget = limits.get("budget") or {}
+    limits = KeyLimitsSpec.model_validate(normalize_key_limits(k.limits))
     return pb.ApiKey(
         id=k.id,
         name=k.name,
@@ -63,17 +120,26 @@ def _key(k: ApiKey) -> pb.ApiKey:
         models=list(k.models or []),
         revoked=k.revoked_at is not None,
         limits=pb.KeyLimits(
-            rpm=int(limits.get("rpm") or 0),
-            tpm=int(limits.get("tpm") or 0),
-            budget_amount=float(budget.get("amount") or 0.0),
-            budget_period=str(budget.get("period") or ""),
+            rpm=limits.rpm or 0,
+            tpm=limits.tpm or 0,
+            concurrency=limits.concurrency or 0,
+            budgets=_budgets(limits.all_budgets()),
         ),
         expires_at=int(k.expires_at.timestamp()) if k.expires_at is not None else 0,
+        disabled=not k.enabled,
+        allowed_cidrs=list(k.allowed_ips or []),
+        shadow=list(k.shadow or []),
     )
 
 
 def _price(p: Price) -> pb.Price:
-    return pb.Price(model=p.model.name, unit=p.unit, per_million=p.per_million, currency=p.currency)
+    return pb.Price(
+        model=p.model,
+        unit=p.unit,
+        per_million=p.per_million,
+        currency=p.currency,
+        effective_from_ms=p.effective_from_ms,
+    )
 
 
 def build_snapshot(session: Session) -> pb.Snapshot:
@@ -91,7 +157,10 @@ def build_snapshot(session: Session) -> pb.Snapshot:
         providers=[_provider(p) for p in session.scalars(select(Provider).order_by(Provider.slug))],
         models=[_model(m) for m in session.scalars(select(Model).order_by(Model.name))],
         keys=[_key(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.id))],
-        prices=[_price(p) for p in session.scalars(select(Price).order_by(Price.model_id, Price.unit))],
+        prices=[
+            _price(p)
+            for p in session.scalars(select(Price).order_by(Price.model, Price.unit, Price.effective_from_ms))
+        ],
     )
 
 

@@ -99,7 +99,12 @@ class AckWindow:
         try:
             async with asyncio.timeout(timeout):
                 for i, message in enumerate(messages):
-                    if len(message.data) + len(message.msg_id) > limit:
+                    headers = {"Nats-Msg-Id": message.msg_id}
+                    nbytes = len(message.data) + len(message.msg_id)
+                    if message.headers:  # the call's trace context
+                        headers.update(message.headers)
+                        nbytes += sum(len(k) + len(v) + 4 for k, v in message.headers)
+                    if nbytes > limit:
                         # The server would refuse it on every attempt and hold up
                         # everything behind it; the caller reports the drop.
                         oversized.append(message)
@@ -109,7 +114,7 @@ class AckWindow:
                         message.subject,
                         message.data,
                         reply=f"{reply_prefix}{base + i}",
-                        headers={"Nats-Msg-Id": message.msg_id},
+                        headers=headers,
                     )
                 await settled
         except TimeoutError:

@@ -10,6 +10,7 @@ work (docs/adr/006-data-plane-hot-path.md). Errors keep the caller's protocol.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +22,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from switchyard_common.bus import EventPublisher
 from switchyard_common.errors import InvalidRequest, NotFound, SwitchyardError
+from switchyard_common.logs import accept_request_id, bind_call, reset_call
+from switchyard_common.tracing import fastapi_options
 
+from .admission.governor import Governor
 from .asgi_io import Receive, Scope, Send
+from .breakers import Breakers, LocalBreakerStore, open_count
 from .call_handler import CallHandler
 from .chat import ChatHandler
 from .deps import CallerKey, CurrentIndex, DataPlaneMetrics, Holder
@@ -31,6 +36,7 @@ from .image_inline import AddressGuard, public_hosts_only
 from .index import IndexHolder, ModelRoute, SnapshotIndex
 from .metrics import Metrics
 from .providers.base import Wire
+from .routing import Router
 from .side_routes import CountTokensHandler, EmbeddingsHandler
 from .upstream import Upstream
 from .usage_events import UsageEmitter
@@ -55,7 +61,29 @@ class DataPlaneApp:
             if handler is not None:
                 await handler(scope, receive, send)
                 return
-        await self.api(scope, receive, send)
+        if scope["type"] != "http":
+            await self.api(scope, receive, send)
+            return
+        await _with_request_id(self.api, scope, receive, send)
+
+
+async def _with_request_id(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
+    """Cold routes: the same `x-request-id` handling as the hot handlers (honoured if
+    the caller sent a sane one, else new; echoed; bound for log lines)."""
+    incoming = next((value for name, value in scope["headers"] if name == b"x-request-id"), None)
+    request_id = accept_request_id(incoming)
+    header = (b"x-request-id", request_id.encode())
+
+    async def send_with_id(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), header]
+        await send(message)
+
+    token = bind_call(request_id)
+    try:
+        await app(scope, receive, send_with_id)
+    finally:
+        reset_call(token)
 
 
 def caller_protocol(request: Request, routes: dict[str, CallHandler]) -> str:
@@ -108,7 +136,9 @@ def _anthropic_model(route: ModelRoute, index: SnapshotIndex) -> dict[str, Any]:
 
 
 def _build_api(holder: IndexHolder, metrics: Metrics, routes: dict[str, CallHandler]) -> FastAPI:
-    api = FastAPI(title="Switchyard data plane", docs_url=None, redoc_url=None, openapi_url=None)
+    api = FastAPI(
+        title="Switchyard data plane", docs_url=None, redoc_url=None, openapi_url=None, **fastapi_options()
+    )
     api.state.holder = holder
     api.state.metrics = metrics
 
@@ -171,13 +201,21 @@ def _build_api(holder: IndexHolder, metrics: Metrics, routes: dict[str, CallHand
         return {"status": "ok"}
 
     @api.get("/readyz")
-    async def readyz(holder: Holder) -> JSONResponse:
+    async def readyz(request: Request, holder: Holder) -> JSONResponse:
         index = holder.current
         if index is None:
             return JSONResponse({"status": "not_ready", "reason": "no snapshot loaded"}, status_code=503)
-        return JSONResponse(
-            {"status": "ready", "snapshot_version": index.version, "snapshot_id": index.snapshot_id}
-        )
+        body: dict[str, Any] = {
+            "status": "ready",
+            "snapshot_version": index.version,
+            "snapshot_id": index.snapshot_id,
+        }
+        # Redis down degrades limits (local or 503 per org policy) but every replica
+        # shares it: readiness stays 200 so an outage does not empty the pool.
+        governor: Governor | None = getattr(request.app.state, "governor", None)
+        if governor is not None:
+            body.update(await governor.readiness())
+        return JSONResponse(body)
 
     @api.get("/metrics")
     async def prometheus_metrics(metrics: DataPlaneMetrics) -> Response:
@@ -195,13 +233,27 @@ def create_app(
     max_body_bytes: int = 32 * 1024 * 1024,
     metrics: Metrics | None = None,
     image_guard: AddressGuard = public_hosts_only,
+    breakers: Breakers | None = None,
+    router: Router | None = None,
+    governor: Governor | None = None,
 ) -> DataPlaneApp:
     """The data plane app over an index holder; `upstream` reaches the providers
     (HttpxUpstream(AiohttpTransport()) in production, HttpxUpstream(httpx.MockTransport(...)) in tests)."""
     metrics = metrics or Metrics()
+    # Snapshot age and the publisher's spool depth are read at each scrape.
+    metrics.watch(holder, publisher)
     emitter = UsageEmitter(publisher, usage_subject_prefix, metrics)
+    # One breaker view and one set of latency averages for every handler of the replica.
+    breakers = breakers or Breakers(LocalBreakerStore(), metrics)
+    metrics.open_breakers.set_function(lambda: open_count(breakers.store.view()))
+
+    # One admission governor (limits, budgets) for every handler of the replica.
+    governor = governor or Governor(metrics=metrics)
 
     common: dict[str, Any] = {
+        "governor": governor,
+        "breakers": breakers,
+        "router": router or Router(),
         "holder": holder,
         "upstream": upstream,
         "emitter": emitter,
@@ -222,4 +274,6 @@ def create_app(
         "/messages/count_tokens": handler(CountTokensHandler, Wire.ANTHROPIC),
     }
     routes = {prefix + suffix: h for prefix in PREFIXES for suffix, h in by_suffix.items()}
-    return DataPlaneApp(routes, _build_api(holder, metrics, routes))
+    api = _build_api(holder, metrics, routes)
+    api.state.governor = governor
+    return DataPlaneApp(routes, api)

@@ -1,6 +1,7 @@
 """What every hot route shares: authenticate, bound the body, call the route's targets
-in priority order with failover, answer errors in the caller's protocol, and record the
-call. Subclasses (chat.py, side_routes.py) say what to send and how to relay the answer.
+in the routing strategy's order with failover (routing.py, attempt_loop.py), answer
+errors in the caller's protocol, and record the call. Subclasses (chat.py,
+side_routes.py) say what to send and how to relay the answer.
 """
 
 from __future__ import annotations
@@ -14,31 +15,34 @@ from switchyard_common.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
     SwitchyardError,
-    UpstreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from switchyard_common.logs import accept_request_id, bind_call, current_call, reset_call
 from switchyard_common.tracing import TRACING
 from switchyard_common.usage import Attempt
 
+from .access_log import ACCESS, log_call
+from .admission.governor import Governor
+from .admission.scopes import KeyRefusal
 from .asgi_io import ClientGone, Receive, Scope, Send, send_response
+from .attempt_loop import AttemptLoop
+from .audit_capture import AuditCapture
+from .breakers import Breakers, LocalBreakerStore
 from .call_tracing import CallTrace
-from .exchange import upstream_failure
+from .failover import RoutePlan
 from .http_errors import error_response
-from .index import IndexHolder, SnapshotIndex, Target
+from .index import IndexHolder, ModelRoute, SnapshotIndex, Target
 from .metrics import Metrics
 from .providers.base import ChatCall, UpstreamRequest, Wire
+from .routing import Router
 from .upstream import Upstream, UpstreamResponse, local_response
 from .usage_events import CallRecord, UsageEmitter
 
-__all__ = ["CLIENT_CLOSED", "CallHandler", "Incoming", "not_ready", "retry_headers"]
+__all__ = ["CLIENT_CLOSED", "CallHandler", "Incoming", "not_ready", "request_id_header", "retry_headers"]
 
 log = logging.getLogger(__name__)
 
-_MAX_ERROR_BODY = 1024 * 1024
-# Upstream statuses after which the next target is tried: the target (not the request)
-# is the problem, or it is out of capacity.
-_FAILOVER_STATUSES = frozenset({401, 403, 404, 408, 429})
 # Statuses whose Retry-After (and the OpenAI / Anthropic SDKs' millisecond variant)
 # reach the caller. 529 is Anthropic's "overloaded".
 _RETRY_STATUSES = frozenset({429, 503, 529})
@@ -62,15 +66,35 @@ def not_ready() -> ServiceUnavailable:
     return ServiceUnavailable("the data plane has not loaded a snapshot yet", code="not_ready")
 
 
+def request_id_header() -> tuple[bytes, bytes]:
+    """`x-request-id` of the call being served, for its response (every answer has one)."""
+    ids = current_call()
+    return (b"x-request-id", ids.request_id.encode() if ids is not None else b"")
+
+
+def caller_trace_id(traceparent: bytes) -> str | None:
+    """The trace id of a W3C `traceparent` (version-traceid-parentid-flags), or None when
+    the header is malformed or carries the all-zero (invalid) id."""
+    parts = traceparent.strip().split(b"-")
+    if len(parts) < 4 or len(parts[1]) != 32:
+        return None
+    trace_id = parts[1].decode("latin-1").lower()
+    if trace_id == "0" * 32 or any(c not in "0123456789abcdef" for c in trace_id):
+        return None
+    return trace_id
+
+
 class Incoming:
     """The request headers a handler needs, read in one pass over the scope."""
 
-    __slots__ = ("api_key", "authorization", "content_length", "forward_headers")
+    __slots__ = ("api_key", "authorization", "content_length", "forward_headers", "request_id", "traceparent")
 
     def __init__(self, scope: Scope, forward: bool) -> None:
         self.authorization: bytes | None = None
         self.api_key: bytes | None = None
         self.content_length: bytes | None = None
+        self.traceparent: bytes | None = None
+        request_id: bytes | None = None
         forwarded: list[tuple[str, str]] = []
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -79,9 +103,15 @@ class Incoming:
                 self.api_key = value
             elif name == b"content-length":
                 self.content_length = value
+            elif name == b"x-request-id":
+                request_id = value
+            elif name == b"traceparent":
+                self.traceparent = value
             elif forward and name in _ANTHROPIC_FORWARD:
                 forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
         self.forward_headers = tuple(forwarded)
+        # The caller's request id if it is a sane token, else a new one.
+        self.request_id = accept_request_id(request_id)
 
 
 class CallHandler:
@@ -101,7 +131,18 @@ class CallHandler:
         metrics: Metrics,
         max_body_bytes: int,
         protocol: str = Wire.OPENAI,
+        breakers: Breakers | None = None,
+        router: Router | None = None,
+        governor: Governor | None = None,
     ) -> None:
+        self._router = router or Router()
+        # Routing and failover (attempt_loop.py); one per data plane, shared by handlers.
+        self._attempts = AttemptLoop(
+            breakers or Breakers(LocalBreakerStore(), metrics), self._router.latency, metrics, retry_headers
+        )
+        # Admission (limits, budgets, scopes): one per data plane, shared by handlers.
+        self._governor = governor or Governor(metrics=metrics)
+        self._attempts.governor = self._governor
         self._holder = holder
         self._upstream = upstream
         self._emitter = emitter
@@ -114,8 +155,26 @@ class CallHandler:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         ts = time.time()
+        incoming = Incoming(scope, self._forward)
         # Off (the default), tracing costs this one attribute read per call.
         trace = CallTrace(scope, self.route) if TRACING.enabled else None
+        # Log lines emitted during the call carry its ids (read only when one is emitted).
+        ids = bind_call(incoming.request_id, trace.trace_id if trace is not None else None)
+        try:
+            await self._serve(scope, receive, send, started, ts, incoming, trace)
+        finally:
+            reset_call(ids)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+        ts: float,
+        incoming: Incoming,
+        trace: CallTrace | None,
+    ) -> None:
         index = self._holder.current
         if index is None:
             exc = not_ready()
@@ -123,7 +182,6 @@ class CallHandler:
                 trace.reject(exc)
             await self._send_error(send, exc)
             return
-        incoming = Incoming(scope, self._forward)
         try:
             key = index.authenticate(incoming.authorization, ts, incoming.api_key)
         except SwitchyardError as exc:
@@ -134,7 +192,15 @@ class CallHandler:
             return
         client = scope.get("client")
         record = CallRecord(key, started, ts, client[0] if client else None, trace)
+        if trace is None and incoming.traceparent is not None:
+            # Tracing is off here, but the caller's trace id still links the call's usage
+            # and audit records to the caller's own traces.
+            record.caller_trace_id = caller_trace_id(incoming.traceparent)
+        if key.org.audit is not None:
+            record.audit = AuditCapture(key.org.audit, scope["headers"])
         try:
+            if key.networks:
+                self._governor.check_client(record)
             length = incoming.content_length
             # Refuse before reading: the body may be huge. read_body counts bytes as
             # well, for chunked bodies and lying Content-Length headers.
@@ -144,7 +210,9 @@ class CallHandler:
         except SwitchyardError as exc:
             record.status = exc.status
             record.error_type = exc.error_type
-            await self._send_error(send, exc)
+            if isinstance(exc, KeyRefusal):  # the key's ip, scope or model-list rule
+                record.refused_by = exc.rule
+            await self._send_error(send, exc, record)
         except ClientGone:
             record.status = CLIENT_CLOSED
             record.error_type = "client_closed"
@@ -157,9 +225,14 @@ class CallHandler:
             if not record.responded:
                 await self._send_error(send, SwitchyardError("internal error in the gateway"))
         finally:
-            self._metrics.latency.observe(time.perf_counter() - started)
+            self._metrics.call_done(self.route, started, record.ttfb)
+            if ACCESS.isEnabledFor(logging.INFO):  # off unless SWITCHYARD_ACCESS_LOG
+                log_call(self.route, record, started)
             if self.emits_usage:
                 self._emitter.emit(record)
+            if record.admission is not None:
+                # Settles with the event's bill; Redis work goes to a background task.
+                self._governor.finish(record)
             if trace is not None:
                 trace.finish(record)
 
@@ -168,9 +241,12 @@ class CallHandler:
     ) -> None:
         raise NotImplementedError
 
-    async def _send_error(self, send: Send, exc: SwitchyardError) -> None:
+    async def _send_error(self, send: Send, exc: SwitchyardError, record: CallRecord | None = None) -> None:
         status, headers, body = error_response(exc, self.protocol)
+        if record is not None and record.audit is not None:
+            record.audit.response(body)
         self._metrics.request(self.route, status)
+        headers.append(request_id_header())
         await send_response(send, status, headers, body)
 
     async def _send_json(
@@ -185,7 +261,9 @@ class CallHandler:
         record.ttfb = time.perf_counter()
         self._metrics.request(self.route, status)
         record.responded = True
-        await send_response(send, status, headers, body)
+        if record.audit is not None:
+            record.audit.response(body)
+        await send_response(send, status, [*headers, *record.response_headers, request_id_header()], body)
 
     async def _read_body(
         self, record: CallRecord, target: Target, response: UpstreamResponse, attempt_started: float
@@ -194,18 +272,25 @@ class CallHandler:
         try:
             body = await response.read()
         except UpstreamTimeout:
-            self._attempt(record, target, "timeout", attempt_started)
+            self._attempt(record, target, "timeout", attempt_started, response.status)
             raise
         except UpstreamUnreachable:
-            self._attempt(record, target, "unreachable", attempt_started)
+            self._attempt(record, target, "unreachable", attempt_started, response.status)
             raise
-        self._attempt(record, target, "ok", attempt_started)
+        self._attempt(record, target, "ok", attempt_started, response.status)
         return body
 
-    def _attempt(self, record: CallRecord, target: Target, outcome: str, attempt_started: float) -> None:
+    def _attempt(
+        self,
+        record: CallRecord,
+        target: Target,
+        outcome: str,
+        attempt_started: float,
+        status: int | None = None,
+    ) -> None:
         ms = (time.perf_counter() - attempt_started) * 1000.0
-        record.attempts.append(Attempt(target.runtime.slug, target.upstream_model, outcome, ms))
-        self._metrics.attempt(target.runtime.slug, outcome)
+        record.attempts.append(Attempt(target.runtime.slug, target.upstream_model, outcome, ms, status))
+        self._metrics.attempt(target.runtime.slug, outcome, status)
         if record.trace is not None:
             record.trace.end_attempt(outcome)
 
@@ -234,46 +319,22 @@ class CallHandler:
             trace.attempt_status(response.status)
         return response
 
+    def _plan(self, index: SnapshotIndex, record: CallRecord, route: ModelRoute) -> RoutePlan:
+        """The call's targets in the order its routing strategy gives, among those its
+        organization may use (PermissionDenied when none)."""
+        org = record.key.org
+        return RoutePlan(self._router.plan(route, org, index.price_at), org)
+
     async def _call_targets(
         self,
         call: ChatCall,
         record: CallRecord,
-        targets: tuple[Target, ...],
+        plan: RoutePlan,
         build: Callable[[Target], Awaitable[UpstreamRequest | None]],
         unsupported: Callable[[Target], SwitchyardError] | None = None,
     ) -> tuple[Target, UpstreamRequest, UpstreamResponse, float]:
-        """The first target that answers with a success status, in order; raises the
-        last failure (in the caller's protocol) when none does. `build` returns None for
-        a target that cannot serve the call at all (then `unsupported` says why)."""
-        failure: SwitchyardError | None = None
-        for position, target in enumerate(targets):
-            last = position == len(targets) - 1
-            runtime = target.runtime
-            record.provider = runtime.slug
-            record.upstream_model = target.upstream_model
-            request = await build(target)
-            if request is None:
-                if failure is None and unsupported is not None:
-                    failure = unsupported(target)
-                continue
-            attempt_started = time.perf_counter()
-            try:
-                response = await self._send_upstream(record, target, request)
-            except UpstreamTimeout as exc:
-                failure = UpstreamTimeout(f"provider '{runtime.slug}': {exc.message}")
-                self._attempt(record, target, "timeout", attempt_started)
-                continue
-            except UpstreamUnreachable as exc:
-                failure = UpstreamUnreachable(f"provider '{runtime.slug}': {exc.message}")
-                self._attempt(record, target, "unreachable", attempt_started)
-                continue
-            if response.status < 400:
-                return target, request, response, attempt_started
-            body = await response.read(_MAX_ERROR_BODY)
-            failure = upstream_failure(call, runtime, response.status, body, retry_headers(response))
-            self._attempt(record, target, "error", attempt_started)
-            if last or not (response.status >= 500 or response.status in _FAILOVER_STATUSES):
-                raise failure
-        if failure is None:  # targets is never empty (route_for checks it)
-            failure = UpstreamError("no target could serve the call")
-        raise failure
+        """The first target of `plan` that answers with a success status (a stream: once
+        its first chunk is in), with failover per the org's policy; raises the failure
+        the caller gets (in its protocol) when none does. `build` returns None for a
+        target that cannot serve the call at all (then `unsupported` says why)."""
+        return await self._attempts.run(self, call, record, plan, build, unsupported)

@@ -1,7 +1,8 @@
 """The spans of one data-plane call, built only while tracing is enabled.
 
 A SERVER span per call continues the caller's W3C `traceparent`; a CLIENT span per
-upstream attempt is its child and is named in the `traceparent` sent upstream.
+upstream attempt is its child and is named in the `traceparent` sent upstream; a
+PRODUCER span is the parent of the usage event, whose NATS headers carry its context.
 Attributes follow the OpenTelemetry GenAI semantic conventions (`gen_ai.*`), plus
 `switchyard.*` for what they do not cover (organization, key, provider slug). The
 handler creates a `CallTrace` only when `TRACING.enabled`; otherwise it holds None and
@@ -149,6 +150,29 @@ class CallTrace:
             span.set_status(Status(StatusCode.ERROR, outcome))
         span.set_attributes(attributes)
         span.end()
+
+    # --- the usage event ------------------------------------------------------------
+
+    def usage_headers(self, subject: str, event_id: str) -> tuple[tuple[str, str], ...]:
+        """A PRODUCER span for the call's usage event, child of the server span, and the
+        W3C headers naming it, for the NATS message (and the disk spool that may keep it
+        first). The ingest continues the trace from them. The span only marks the hand-off
+        to the publisher: publishing itself is batched and may wait for NATS."""
+        span = get_tracer(_SCOPE).start_span(
+            f"create {subject}",
+            context=trace.set_span_in_context(self.span),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.type": "create",
+                "messaging.operation.name": "create",
+                "messaging.destination.name": subject,
+                "messaging.message.id": event_id,
+            },
+        )
+        headers = traceparent_headers(span)
+        span.end()
+        return headers
 
     # --- the end of the call ----------------------------------------------------------
 

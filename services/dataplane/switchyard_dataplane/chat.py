@@ -12,14 +12,14 @@ from typing import Any, ClassVar
 from switchyard_common.errors import UpstreamTimeout, UpstreamUnreachable
 
 from .asgi_io import Receive, Send, read_body
-from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, not_ready
+from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, not_ready, request_id_header
 from .chat_request import parse_chat_body, parse_messages_body
-from .exchange import read_answer, stream_relay_for, upstream_request
+from .exchange import estimate_input_tokens, read_answer, stream_relay_for, upstream_request
 from .image_inline import AddressGuard, ImageFetcher, public_hosts_only
 from .index import SnapshotIndex, Target
 from .providers.base import ChatCall, UpstreamRequest, Wire
 from .upstream import UpstreamResponse
-from .usage_events import CallRecord
+from .usage_events import CallRecord, billing_prices
 
 __all__ = ["ChatHandler", "not_ready"]
 
@@ -42,16 +42,21 @@ class ChatHandler(CallHandler):
     async def _handle(
         self, index: SnapshotIndex, record: CallRecord, incoming: Incoming, receive: Receive, send: Send
     ) -> None:
-        call = self._parse(await read_body(receive, self._max_body), incoming)
+        raw = await read_body(receive, self._max_body)
+        if record.audit is not None:
+            record.audit.request(raw)
+        call = self._parse(raw, incoming)
         record.model = call.model
         record.stream = call.stream
         route = index.route_for(record.key, call.model)
         record.capability = route.capability
         record.prices = index.prices_for(route.name)
+        await self._governor.admit(index, record, route, call.payload, lambda: estimate_input_tokens(call))
         images = ImageFetcher(self._upstream, self._image_guard)
         target, request, response, attempt_started = await self._call_targets(
-            call, record, route.ordered_targets(), lambda t: upstream_request(call, t, images)
+            call, record, self._plan(index, record, route), lambda t: upstream_request(call, t, images)
         )
+        record.prices = billing_prices(index, route.name, target, record.ts)
         if request.stream:
             await self._relay_stream(call, record, target, request, response, receive, send, attempt_started)
         else:
@@ -98,7 +103,12 @@ class ChatHandler(CallHandler):
             {
                 "type": "http.response.start",
                 "status": response.status,
-                "headers": [(b"content-type", content_type), *_STREAM_HEADERS],
+                "headers": [
+                    (b"content-type", content_type),
+                    *_STREAM_HEADERS,
+                    *record.response_headers,
+                    request_id_header(),
+                ],
             }
         )
         gone = asyncio.Event()
@@ -111,6 +121,8 @@ class ChatHandler(CallHandler):
                     if record.ttfb is None:
                         record.ttfb = time.perf_counter()
                     await send({"type": "http.response.body", "body": out, "more_body": True})
+                    if record.audit is not None:
+                        record.audit.response(out)
                 if gone.is_set():
                     outcome = "client_closed"
                     break
@@ -122,14 +134,18 @@ class ChatHandler(CallHandler):
             watcher.cancel()
             await response.aclose()
         tail = relay.finish()
-        record.usage = relay.usage
+        # A stream cut short is billed for what the upstream produced until the gateway
+        # stopped reading, counted locally where the upstream had not reported it.
+        record.usage = relay.usage(complete=outcome == "ok" and relay.error is None)
         if outcome == "ok" and relay.error is not None:
             # The upstream failed after its 200: the caller got the error event (in its
             # protocol) under that status, which is what the record keeps; the error
             # type tells billing and audit the answer is not a complete one.
             outcome = "error"
             record.error_type = "upstream_stream_error"
-        self._attempt(record, target, "ok" if outcome == "client_closed" else outcome, attempt_started)
+        self._attempt(
+            record, target, "ok" if outcome == "client_closed" else outcome, attempt_started, response.status
+        )
         if outcome == "client_closed":
             record.status = CLIENT_CLOSED
             record.error_type = "client_closed"
@@ -137,6 +153,8 @@ class ChatHandler(CallHandler):
         if outcome in ("timeout", "unreachable"):
             # Headers are gone already: the caller sees the stream end early.
             record.error_type = "upstream_stream_interrupted"
+        if record.audit is not None and tail:
+            record.audit.response(tail)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from switchyard_common.errors import SwitchyardError
 
+from .admission.scopes import check_client_address
 from .call_handler import not_ready
 from .index import IndexHolder, KeyRecord, SnapshotIndex
 from .metrics import Metrics
@@ -40,7 +41,7 @@ def _caller_key(
     raw = request.headers.get("authorization")
     api_key = request.headers.get("x-api-key")
     try:
-        return index.authenticate(
+        key = index.authenticate(
             raw.encode("latin-1") if raw is not None else None,
             time.time(),
             api_key.encode("latin-1") if api_key is not None else None,
@@ -48,6 +49,9 @@ def _caller_key(
     except SwitchyardError:
         metrics.unauthenticated.inc()
         raise
+    if key.networks:  # the key's client allow-list holds on the cold routes too
+        check_client_address(key, request.client.host if request.client else None)
+    return key
 
 
 Holder = Annotated[IndexHolder, Depends(_holder)]

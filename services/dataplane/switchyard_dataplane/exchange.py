@@ -19,12 +19,7 @@ from switchyard_common.errors import SwitchyardError, UpstreamError, UpstreamSta
 from .image_inline import ImageFetcher
 from .index import Target
 from .protocols.ir import (
-    StreamEvent,
-    TextDelta,
-    ThinkingDelta,
     TokenUsage,
-    ToolCallDelta,
-    ToolCallStart,
 )
 from .protocols.translate import (
     CODECS,
@@ -35,15 +30,14 @@ from .protocols.translate import (
     translate_request,
 )
 from .providers.base import ChatCall, ProviderRuntime, StreamRelay, UpstreamRequest, Wire
+from .stream_metering import MeteringRelay
 from .token_count import (
     approximate_payload_tokens,
     estimate_request_tokens,
     estimate_response_tokens,
-    estimate_text_tokens,
 )
 
 __all__ = [
-    "EstimatingRelay",
     "TranslatingRelay",
     "estimate_input_tokens",
     "read_answer",
@@ -147,48 +141,7 @@ class TranslatingRelay:
         return self._translator.finish()
 
 
-class EstimatingRelay:
-    """Wraps a relay and keeps the upstream's chunks while it has reported no usage, so
-    that a stream which never does is counted locally at its end."""
-
-    __slots__ = ("_call", "_chunks", "_inner", "_wire", "usage")
-
-    def __init__(self, inner: StreamRelay, call: ChatCall, wire: str) -> None:
-        self._inner = inner
-        self._call = call
-        self._wire = wire
-        # None once the upstream has reported usage: a relay never unsets it, so from
-        # then on nothing is kept and the inner relay's usage is not asked again.
-        self._chunks: list[bytes] | None = []
-        self.usage: TokenUsage | None = None
-
-    @property
-    def error(self) -> str | None:
-        return self._inner.error
-
-    def feed(self, chunk: bytes) -> bytes:
-        out = self._inner.feed(chunk)
-        if self._chunks is not None:
-            if self._inner.usage is None:
-                self._chunks.append(chunk)
-            else:
-                self._chunks = None
-        return out
-
-    def finish(self) -> bytes:
-        out = self._inner.finish()
-        self.usage = self._inner.usage
-        if self.usage is None:
-            self.usage = TokenUsage(
-                input_tokens=estimate_input_tokens(self._call),
-                output_tokens=_estimate_stream_output(self._wire, self._chunks or []),
-                estimated=True,
-            )
-        self._chunks = None
-        return out
-
-
-def stream_relay_for(call: ChatCall, target: Target, request: UpstreamRequest) -> EstimatingRelay:
+def stream_relay_for(call: ChatCall, target: Target, request: UpstreamRequest) -> MeteringRelay:
     adapter = target.runtime.adapter
     inner: StreamRelay
     if request.translated:
@@ -206,7 +159,7 @@ def stream_relay_for(call: ChatCall, target: Target, request: UpstreamRequest) -
         inner = TranslatingRelay(translator)
     else:
         inner = adapter.stream_relay(strip_usage=request.strip_usage)
-    return EstimatingRelay(inner, call, adapter.wire)
+    return MeteringRelay(inner, adapter.wire, lambda: estimate_input_tokens(call))
 
 
 # --- local counting: never fails a call ----------------------------------------------
@@ -245,26 +198,3 @@ def _estimate_body_output(wire: str, body: bytes) -> int:
         log.warning("could not read a %s answer to count its tokens", wire, exc_info=True)
         return 0
     return _estimate_response(parsed)
-
-
-def _stream_text(event: StreamEvent) -> str:
-    if isinstance(event, TextDelta | ThinkingDelta):
-        return event.text
-    if isinstance(event, ToolCallDelta):
-        return event.arguments
-    if isinstance(event, ToolCallStart):
-        return event.name
-    return ""
-
-
-def _estimate_stream_output(wire: str, chunks: list[bytes]) -> int:
-    try:
-        decoder = CODECS[wire].stream_decoder()
-        events: list[StreamEvent] = []
-        for chunk in chunks:
-            events.extend(decoder.feed(chunk))
-        events.extend(decoder.finish())
-        return estimate_text_tokens("".join(_stream_text(e) for e in events))
-    except Exception:
-        log.warning("could not read a %s stream to count its tokens", wire, exc_info=True)
-        return 0

@@ -66,5 +66,7 @@ def error_response(exc: SwitchyardError, protocol: str = "openai") -> ErrorRespo
         headers.extend((n.encode("latin-1"), v.encode("latin-1", "replace")) for n, v in exc.headers)
         return exc.status, headers, exc.body
     if isinstance(exc, RateLimited):
-        headers.append((b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode()))
+        if exc.retry_after > 0:
+            headers.append((b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode()))
+        headers.extend((n.encode("latin-1"), v.encode("latin-1")) for n, v in exc.headers)
     return exc.status, headers, _BODIES.get(protocol, _openai_body)(exc)

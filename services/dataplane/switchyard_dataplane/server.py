@@ -8,14 +8,19 @@ import gc
 import logging
 
 import uvicorn
+from switchyard_common import governance_registry
 from switchyard_common.bus import EventPublisher
 from switchyard_common.serving import QuietServer, bind_socket
 from switchyard_common.tracing import configure_tracing, flush_tracing
 
+from .admission.governor import Governor
 from .app import create_app
+from .breaker_redis import RedisBreakerStore
+from .breakers import Breakers, BreakerStore, LocalBreakerStore
 from .image_inline import any_host, public_hosts_only
 from .index import IndexHolder
 from .metrics import Metrics
+from .redis_link import RedisLink
 from .settings import DataPlaneSettings
 from .snapshot_client import SnapshotClient
 from .upstream import HttpxUpstream
@@ -40,6 +45,16 @@ def _default_publisher(settings: DataPlaneSettings) -> EventPublisher:
     return publisher
 
 
+def _breaker_store(link: RedisLink | None, settings: DataPlaneSettings) -> BreakerStore:
+    if link is None:
+        # Embedded mode: breakers live in this process, where the control plane (same
+        # process) reads them for its breaker endpoint.
+        local = LocalBreakerStore()
+        governance_registry.LOCAL_BREAKERS = local
+        return local
+    return RedisBreakerStore(link, interval=settings.breaker_refresh_seconds)
+
+
 async def serve(
     settings: DataPlaneSettings,
     *,
@@ -55,6 +70,20 @@ async def serve(
     metrics = Metrics()
     holder = IndexHolder()
     upstream = HttpxUpstream(AiohttpTransport(pool_size=settings.upstream_pool_size))
+    # The one Redis connection of limits, budgets and breakers; None: embedded mode.
+    redis = (
+        RedisLink(settings.redis_url, settings.redis_prefix, timeout=settings.redis_timeout)
+        if settings.redis_url
+        else None
+    )
+    breaker_store = _breaker_store(redis, settings)
+    governor = Governor(
+        link=redis, window_seconds=settings.rate_window_seconds, metrics=metrics, prefix=settings.redis_prefix
+    )
+    if redis is None:
+        # Embedded mode: budget counters live here; the control plane (same process)
+        # reads them through the registry.
+        governance_registry.LOCAL_BUDGETS = governor.local
     snapshots = SnapshotClient(
         target=settings.controlplane_grpc,
         holder=holder,
@@ -75,6 +104,8 @@ async def serve(
         max_body_bytes=settings.max_body_bytes,
         metrics=metrics,
         image_guard=any_host if settings.image_fetch_allow_private else public_hosts_only,
+        breakers=Breakers(breaker_store, metrics),
+        governor=governor,
     )
     forwarded = settings.forwarded_allow_ips.strip()
     config = uvicorn.Config(
@@ -97,6 +128,12 @@ async def serve(
 
     await publisher.start()
     watch = asyncio.create_task(snapshots.run(), name="switchyard-dataplane-snapshots")
+    # Polls Redis for every breaker's state into the view the hot path reads.
+    breaker_refresh = (
+        asyncio.create_task(breaker_store.run(), name="switchyard-dataplane-breakers")
+        if isinstance(breaker_store, RedisBreakerStore)
+        else None
+    )
     serving = asyncio.create_task(server.serve(sockets=[sock]), name="switchyard-dataplane-http")
     try:
         while not server.started:
@@ -125,6 +162,19 @@ async def serve(
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watch
+        if breaker_refresh is not None:
+            breaker_refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await breaker_refresh
+        await governor.drain()  # settlements in flight, before Redis closes
+        # Embedded mode: the control plane must not read the stores of a stopped data
+        # plane (a later one in the same process registers its own).
+        if governance_registry.LOCAL_BREAKERS is breaker_store:
+            governance_registry.LOCAL_BREAKERS = None
+        if governance_registry.LOCAL_BUDGETS is governor.local:
+            governance_registry.LOCAL_BUDGETS = None
+        if redis is not None:
+            await redis.close()
         sock.close()
         await upstream.aclose()
         await publisher.close()

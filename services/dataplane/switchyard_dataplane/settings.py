@@ -35,6 +35,14 @@ class DataPlaneSettings(BaseSettings):
     usage_subject_prefix: str = "usage"
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     redis_url: str = ""
+    # Prefix of every Redis key this data plane writes (limits, budgets, breakers).
+    redis_prefix: str = "sy:"
+    # Length of the "minute" of rpm/tpm limits; tests shorten it.
+    rate_window_seconds: float = Field(default=60.0, gt=0)
+    # Deadline of one Redis operation; after a failure Redis is skipped for a backoff.
+    redis_timeout: float = Field(default=0.25, gt=0)
+    # How often the breaker states are read from Redis into the hot path's view.
+    breaker_refresh_seconds: float = Field(default=0.2, gt=0)
     # Keep-alive connections kept per upstream host (aiohttp TCPConnector limit_per_host).
     upstream_pool_size: int = Field(default=256, gt=0)
     # Timeout for connecting to the control plane; after it the cached snapshot is served.

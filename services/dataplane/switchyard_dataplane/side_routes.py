@@ -17,7 +17,7 @@ from .index import SnapshotIndex, Target
 from .protocols.ir import TokenUsage
 from .providers.base import ChatCall, Operation, UpstreamRequest, Wire
 from .token_count import estimate_text_tokens
-from .usage_events import CallRecord
+from .usage_events import CallRecord, billing_prices
 
 __all__ = ["CountTokensHandler", "EmbeddingsHandler"]
 
@@ -38,11 +38,15 @@ class EmbeddingsHandler(CallHandler):
     async def _handle(
         self, index: SnapshotIndex, record: CallRecord, incoming: Incoming, receive: Receive, send: Send
     ) -> None:
-        call = parse_embeddings_body(await read_body(receive, self._max_body))
+        raw = await read_body(receive, self._max_body)
+        if record.audit is not None:
+            record.audit.request(raw)
+        call = parse_embeddings_body(raw)
         record.model = call.model
         route = index.route_for(record.key, call.model)
         record.capability = route.capability
         record.prices = index.prices_for(route.name)
+        await self._governor.admit(index, record, route, call.payload, lambda: _embedding_input_tokens(call))
 
         def unsupported(target: Target) -> SwitchyardError:
             return InvalidRequest(
@@ -56,8 +60,9 @@ class EmbeddingsHandler(CallHandler):
             return t.runtime.adapter.side_request(t.runtime, Operation.EMBEDDINGS, call, t.upstream_model)
 
         target, _, response, attempt_started = await self._call_targets(
-            call, record, route.ordered_targets(), build, unsupported
+            call, record, self._plan(index, record, route), build, unsupported
         )
+        record.prices = billing_prices(index, route.name, target, record.ts)
         body = await self._read_body(record, target, response, attempt_started)
         usage = target.runtime.adapter.parse_response(body)
         record.usage = usage or TokenUsage(input_tokens=_embedding_input_tokens(call), estimated=True)
@@ -78,7 +83,7 @@ class CountTokensHandler(CallHandler):
         record.model = call.model
         route = index.route_for(record.key, call.model)
         # The model's first choice decides: its tokenizer is the one that will count.
-        target = route.ordered_targets()[0]
+        target = self._plan(index, record, route).targets[0]
         runtime = target.runtime
         request = runtime.adapter.side_request(runtime, Operation.COUNT_TOKENS, call, target.upstream_model)
         if request is not None:

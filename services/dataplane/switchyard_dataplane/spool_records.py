@@ -3,6 +3,11 @@
 Each record is `>II` (payload length, CRC-32 of the payload) followed by the payload,
 itself `>H` subject length, subject, `>H` msg id length, msg id, data. A record is only
 trusted if its length is plausible and its checksum matches.
+
+Messages with headers (the call's W3C trace context) set the top bit of the subject
+length and put, between the msg id and the data, `>H` header-block length and the block:
+per header `>H` name length, name, `>H` value length, value. Records written before
+headers existed have the bit clear and read back unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ __all__ = ["decode_record", "encode_record", "read_records"]
 
 _HEADER = struct.Struct(">II")
 _SHORT = struct.Struct(">H")
+# Top bit of the subject length: a header block follows the msg id.
+_HAS_HEADERS = 0x8000
+_MAX_SHORT = 0xFFFF
 # A record larger than this is treated as corruption when reading back.
 _MAX_RECORD = 64 * 1024 * 1024
 # Bytes per disk read when replaying or recovering.
@@ -26,17 +34,61 @@ _CHUNK = 256 * 1024
 Pread = Callable[[int, int, int], bytes]
 
 
+def _header_block(headers: tuple[tuple[str, str], ...]) -> bytes:
+    parts: list[bytes] = []
+    for name, value in headers:
+        for text in (name, value):
+            raw = text.encode()
+            parts.append(_SHORT.pack(len(raw)))
+            parts.append(raw)
+    return b"".join(parts)
+
+
 def encode_record(message: BusMessage) -> bytes:
     subject = message.subject.encode()
     msg_id = message.msg_id.encode()
-    payload = b"".join((_SHORT.pack(len(subject)), subject, _SHORT.pack(len(msg_id)), msg_id, message.data))
+    if len(subject) >= _HAS_HEADERS:
+        raise ValueError("subject too long for a spool record")
+    block = _header_block(message.headers) if message.headers else b""
+    fields: tuple[bytes, ...]
+    if block and len(block) <= _MAX_SHORT:  # headers are best effort: never lose the event
+        fields = (
+            _SHORT.pack(len(subject) | _HAS_HEADERS),
+            subject,
+            _SHORT.pack(len(msg_id)),
+            msg_id,
+            _SHORT.pack(len(block)),
+            block,
+            message.data,
+        )
+    else:
+        fields = (_SHORT.pack(len(subject)), subject, _SHORT.pack(len(msg_id)), msg_id, message.data)
+    payload = b"".join(fields)
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _decode_headers(buf: bytes, start: int, end: int) -> tuple[tuple[str, str], ...]:
+    headers: list[tuple[str, str]] = []
+    pos = start
+    while pos < end:
+        texts: list[str] = []
+        for _ in range(2):
+            (size,) = _SHORT.unpack_from(buf, pos)
+            pos += _SHORT.size
+            if pos + size > end:
+                raise ValueError("header fields overrun the header block")
+            texts.append(buf[pos : pos + size].decode())
+            pos += size
+        headers.append((texts[0], texts[1]))
+    return tuple(headers)
 
 
 def decode_record(buf: bytes, start: int, end: int) -> BusMessage:
     """The message whose payload is `buf[start:end]`; ValueError or struct.error if the
     payload's fields do not fit it."""
     (subject_len,) = _SHORT.unpack_from(buf, start)
+    has_headers = bool(subject_len & _HAS_HEADERS)
+    subject_len &= ~_HAS_HEADERS
     pos = start + _SHORT.size
     subject = buf[pos : pos + subject_len].decode()
     pos += subject_len
@@ -44,9 +96,17 @@ def decode_record(buf: bytes, start: int, end: int) -> BusMessage:
     pos += _SHORT.size
     msg_id = buf[pos : pos + id_len].decode()
     pos += id_len
+    headers: tuple[tuple[str, str], ...] = ()
+    if has_headers:
+        (block_len,) = _SHORT.unpack_from(buf, pos)
+        pos += _SHORT.size
+        if pos + block_len > end:
+            raise ValueError("header block overruns the payload")
+        headers = _decode_headers(buf, pos, pos + block_len)
+        pos += block_len
     if pos > end:
         raise ValueError("record fields overrun the payload")
-    return BusMessage(subject=subject, msg_id=msg_id, data=buf[pos:end])
+    return BusMessage(subject=subject, msg_id=msg_id, data=buf[pos:end], headers=headers)
 
 
 def _split(buf: bytes) -> tuple[list[tuple[int, int]], int, bool]:

@@ -18,7 +18,7 @@ from switchyard_common.errors import UpstreamTimeout, UpstreamUnreachable
 
 from .providers.base import LocalResponse
 
-__all__ = ["HttpxUpstream", "Upstream", "UpstreamResponse", "local_response"]
+__all__ = ["HttpxUpstream", "Upstream", "UpstreamResponse", "local_response", "read_chunks"]
 
 
 class UpstreamResponse(Protocol):
@@ -39,6 +39,24 @@ class UpstreamResponse(Protocol):
     def header(self, name: str) -> str | None:
         """A response header (lower-case `name`); None when absent."""
         ...
+
+
+async def read_chunks(response: UpstreamResponse, limit: int | None = None) -> bytes:
+    """`UpstreamResponse.read` for a response that streams: its `chunks()` joined (no
+    further than `limit` bytes, so an oversized body is not read to the end), then
+    closes it."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.chunks():
+            parts.append(chunk)
+            size += len(chunk)
+            if limit is not None and size >= limit:
+                break
+    finally:
+        await response.aclose()
+    body = b"".join(parts)
+    return body if limit is None else body[:limit]
 
 
 class Upstream(Protocol):
@@ -118,18 +136,7 @@ class _HttpxResponse:
             raise UpstreamUnreachable(f"upstream failed mid-response: {exc}") from exc
 
     async def read(self, limit: int | None = None) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        try:
-            async for chunk in self.chunks():
-                parts.append(chunk)
-                size += len(chunk)
-                if limit is not None and size >= limit:
-                    break
-        finally:
-            await self.aclose()
-        body = b"".join(parts)
-        return body if limit is None else body[:limit]
+        return await read_chunks(self, limit)
 
     async def aclose(self) -> None:
         await self._response.aclose()

@@ -6,8 +6,11 @@ import asyncio
 import logging
 
 from switchyard_common.bus import BusMessage, InProcessBus
+from switchyard_common.usage_dead_letters import DeadLetter
 
+from .batch_tracing import traced_process
 from .pipeline import IngestPipeline
+from .writer import brief_error
 
 __all__ = ["BusConsumer"]
 
@@ -31,6 +34,13 @@ class BusConsumer:
     def ready(self) -> bool:
         return True
 
+    async def refresh_lag(self) -> None:
+        """The lag gauges when /metrics is scraped: what waits on the in-process bus and
+        in the batch being written (no timestamps there: the age gauge stays 0)."""
+        metrics = self.pipeline.metrics
+        metrics.pending.set(self.bus.pending())
+        metrics.ack_pending.set(len(self._inflight))
+
     async def run(self) -> None:
         """Runs until cancelled. A failed write is retried with the same batch: the bus
         has no redelivery, so giving up would lose the events."""
@@ -48,7 +58,10 @@ class BusConsumer:
                     raise
                 except Exception as exc:
                     log.error(
-                        "usage batch of %d not written (%s); retrying in %.1fs", len(messages), exc, backoff
+                        "usage batch of %d not written (%s); retrying in %.1fs",
+                        len(messages),
+                        brief_error(exc),
+                        backoff,
                     )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, _MAX_BACKOFF)
@@ -67,9 +80,27 @@ class BusConsumer:
                 return
 
     async def _write(self, messages: list[BusMessage]) -> None:
-        outcome = await self.pipeline.process([m.data for m in messages])
+        outcome = await traced_process(self.pipeline, messages)
+        if not outcome.poison:
+            return
+        # No dead-letter stream in embedded mode: the table (listed by the control
+        # plane's API) and the log are the record.
+        letters = [
+            DeadLetter(
+                id=f"bus-{messages[index].msg_id}",
+                subject=messages[index].subject,
+                msg_id=messages[index].msg_id,
+                reason=reason,
+                deliveries=1,
+                payload=messages[index].data,
+            )
+            for index, reason in outcome.poison
+        ]
+        try:
+            await self.pipeline.writer.record_dead_letters(letters)
+        except Exception as exc:
+            log.error("recording %d dead letters failed: %s", len(letters), exc)
         for index, reason in outcome.poison:
-            # No dead-letter store in embedded mode: the log is the record.
             message = messages[index]
             log.error(
                 "usage event %s on %s discarded: %s; payload %r",

@@ -16,13 +16,18 @@ import logging
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
+from switchyard_common.usage_dead_letters import DeadLetter
 
-from .pipeline import IngestPipeline
+from .batch_tracing import traced_process
+from .lag import probe_jetstream_lag
+from .pipeline import BatchOutcome, IngestPipeline
+from .puller import BatchPuller
 from .settings import IngestSettings
+from .timeseries import TimeSeriesError
+from .writer import brief_error
 
 __all__ = ["JetStreamConsumer", "ensure_dead_letter_stream", "ensure_usage_stream"]
 
@@ -89,6 +94,10 @@ class JetStreamConsumer:
     def ready(self) -> bool:
         return self._nc is not None and self._nc.is_connected and self._bound
 
+    async def refresh_lag(self) -> None:
+        """Update the lag gauges from JetStream (called when /metrics is scraped)."""
+        await probe_jetstream_lag(self._nc, self.settings, self.pipeline.metrics)
+
     async def run(self) -> None:
         """Consume until cancelled; reconnects and rebinds forever."""
         backoff = 0.5
@@ -150,45 +159,52 @@ class JetStreamConsumer:
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=s.nats_ack_wait,
             max_deliver=-1,  # database outages must not discard events
-            max_ack_pending=max(1000, 4 * s.batch_size),
+            max_ack_pending=max(1000, (s.write_concurrency + 2) * s.batch_size),
         )
         try:
             await js.add_consumer(s.nats_stream, config)
         except APIError as exc:
             # Exists with settings this server will not change in place: keep it.
             log.warning("usage consumer %s kept as is: %s", s.nats_durable, exc)
-        sub = await js.pull_subscribe_bind(durable=s.nats_durable, stream=s.nats_stream)
+        puller = await BatchPuller(nc, s.nats_stream, s.nats_durable).start()
         self._bound = True
         backoff = 0.5
+        # Up to `write_concurrency` batches are written at once (decode, database,
+        # time-series store, acks) while the next is fetched: NATS, Python and the
+        # database overlap. Concurrent batches lock rollup rows in the same order
+        # (no deadlock) and stamp store points by revision (no stale overwrite).
+        writing: set[asyncio.Task[bool]] = set()
         try:
             while True:
-                try:
-                    msgs = await sub.fetch(s.batch_size, timeout=s.batch_timeout)
-                except (TimeoutError, NatsTimeoutError):
-                    continue
-                if not msgs:
-                    continue
-                if await self._handle(js, msgs):
-                    backoff = 0.5
-                else:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, _MAX_BACKOFF)
+                msgs = await puller.fetch(s.batch_size, s.batch_timeout)
+                if len(writing) >= s.write_concurrency or (writing and not msgs):
+                    done, writing = await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)
+                    if all(task.result() for task in done):
+                        backoff = 0.5
+                    else:
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, _MAX_BACKOFF)
+                if msgs:
+                    writing.add(asyncio.create_task(self._handle(js, msgs), name="ingest-batch"))
         finally:
             self._bound = False
-            try:
-                await sub.unsubscribe()
-            except Exception as exc:
-                log.debug("unsubscribe: %s", exc)
+            if writing:
+                # Let writes in progress finish and send their acks (they cannot be
+                # interrupted inside the database call anyway).
+                await asyncio.wait(writing, timeout=15)
+            await puller.stop()
 
     async def _handle(self, js: JetStreamContext, msgs: list[Msg]) -> bool:
         """Process one fetched batch; False if it must be retried later."""
         try:
-            outcome = await self.pipeline.process([m.data for m in msgs])
+            outcome = await traced_process(self.pipeline, msgs)
         except Exception as exc:
-            log.error("usage batch of %d not written: %s; redelivering", len(msgs), exc)
-            for msg in msgs:
-                await msg.nak(delay=2.0)
+            log.error("usage batch of %d not written: %s; redelivering", len(msgs), brief_error(exc))
+            await self._after_failure(js, msgs, exc)
             return False
+        return await self._settle(js, msgs, outcome)
+
+    async def _settle(self, js: JetStreamContext, msgs: list[Msg], outcome: BatchOutcome) -> bool:
         for index in outcome.stored:
             await msgs[index].ack()
         healthy = True
@@ -196,6 +212,32 @@ class JetStreamConsumer:
             if not await self._dead_letter(js, msgs[index], reason):
                 healthy = False
         return healthy
+
+    async def _after_failure(self, js: JetStreamContext, msgs: list[Msg], exc: Exception) -> None:
+        """Redeliver a failed batch. While a dependency is down that is all: the events
+        wait in JetStream. If both stores are up and the batch still fails, something in
+        it is bad: messages delivered `max_deliveries` times are then tried one by one
+        and dead-lettered if they fail alone, so they cannot hold the others back."""
+        limit = self.settings.max_deliveries
+        suspects = [m for m in msgs if m.metadata.num_delivered >= limit]
+        if not suspects or isinstance(exc, TimeSeriesError) or not await self.pipeline.writer.ping():
+            for msg in msgs:
+                await msg.nak(delay=2.0)
+            return
+        for msg in msgs:
+            if msg.metadata.num_delivered < limit:
+                await msg.nak(delay=0.5)
+        for msg in suspects:
+            try:
+                outcome = await traced_process(self.pipeline, [msg])
+            except Exception as single:
+                if isinstance(single, TimeSeriesError) or not await self.pipeline.writer.ping():
+                    await msg.nak(delay=2.0)
+                    continue
+                reason = f"failed {msg.metadata.num_delivered} deliveries: {brief_error(single)}"
+                await self._dead_letter(js, msg, reason)
+                continue
+            await self._settle(js, [msg], outcome)
 
     async def _dead_letter(self, js: JetStreamContext, msg: Msg, reason: str) -> bool:
         s = self.settings
@@ -208,6 +250,21 @@ class JetStreamConsumer:
             "Switchyard-Original-Msg-Id": msg_id,
             "Switchyard-Dead-Letter-Reason": " ".join(reason.split())[:1000],
         }
+        letter = DeadLetter(
+            id=f"{s.nats_stream}-{seq}",
+            subject=msg.subject,
+            msg_id=msg_id,
+            reason=reason,
+            deliveries=msg.metadata.num_delivered,
+            payload=msg.data,
+        )
+        try:
+            # The table first: it is what the control plane's API lists.
+            await self.pipeline.writer.record_dead_letters([letter])
+        except Exception as exc:
+            log.error("recording dead letter %s failed (%s); redelivering", msg_id, brief_error(exc))
+            await msg.nak(delay=5.0)
+            return False
         try:
             if not self._dead_letter_ready:
                 await ensure_dead_letter_stream(js, s)

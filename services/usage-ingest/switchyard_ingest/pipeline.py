@@ -1,8 +1,8 @@
 """One batch through the ingest: decode, validate, write, count.
 
 Transport-free: the JetStream consumer and the in-process bus drain both hand it raw
-payloads and act on the outcome (ack, dead-letter, retry) in their own way. With tracing
-on, each batch is a span linked to the traces of the calls its events record.
+payloads and act on the outcome (ack, dead-letter, retry) in their own way. Tracing
+wraps it from outside (batch_tracing.py), where the messages' headers are.
 """
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from opentelemetry.trace import INVALID_SPAN_ID, Span, SpanContext, SpanKind
-from switchyard_common.tracing import TRACING, get_tracer
 from switchyard_common.usage import UsageEvent
 
 from .decode import PoisonMessage, decode_usage
 from .metrics import IngestMetrics
+from .timeseries import TimeSeriesError
 from .writer import UsageWriter
 
 __all__ = ["BatchOutcome", "IngestPipeline"]
@@ -39,21 +38,9 @@ class IngestPipeline:
     async def process(self, payloads: Sequence[bytes]) -> BatchOutcome:
         """Store a batch. Raises if the database is unavailable: then nothing from this
         batch is committed and every payload must be retried."""
-        if not TRACING.enabled:
-            return await self._process(payloads, None)
-        # A failed write is recorded on the span (exception, error status) by the SDK.
-        with get_tracer("switchyard.ingest").start_as_current_span(
-            "ingest usage batch",
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.operation.type": "process",
-                "messaging.batch.message_count": len(payloads),
-            },
-        ) as span:
-            return await self._process(payloads, span)
-
-    async def _process(self, payloads: Sequence[bytes], span: Span | None) -> BatchOutcome:
         outcome = BatchOutcome()
+        self.metrics.events_consumed.inc(len(payloads))
+        self.metrics.batch_size.observe(len(payloads))
         events: list[UsageEvent] = []
         positions: list[int] = []
         for index, data in enumerate(payloads):
@@ -63,13 +50,13 @@ class IngestPipeline:
                 outcome.poison.append((index, str(exc)))
                 continue
             positions.append(index)
-        if span is not None:
-            _link_calls(span, events)
         self.metrics.last_batch_size.set(len(payloads))
         try:
             result = await self.writer.write(events)
-        except Exception:
+        except Exception as exc:
             self.metrics.write_errors.inc()
+            if isinstance(exc, TimeSeriesError):
+                self.metrics.timeseries_errors.inc()
             raise
         rejected = {i for i, _ in result.rejected}
         outcome.poison.extend((positions[i], reason) for i, reason in result.rejected)
@@ -80,31 +67,6 @@ class IngestPipeline:
         self.metrics.events_ingested.inc(result.inserted)
         self.metrics.duplicates_skipped.inc(result.duplicates)
         self.metrics.batches.inc()
-        if span is not None:
-            span.set_attributes(
-                {
-                    "switchyard.ingest.inserted": result.inserted,
-                    "switchyard.ingest.duplicates": result.duplicates,
-                    "switchyard.ingest.poison": len(outcome.poison),
-                }
-            )
+        self.metrics.rollup_rows.inc(result.rollup_rows)
+        self.metrics.timeseries_lines.inc(result.timeseries_lines)
         return outcome
-
-
-def _link_calls(span: Span, events: Sequence[UsageEvent]) -> None:
-    """One link per distinct call trace. The event carries the trace id only, so the
-    link names the trace (span id unset, allowed for links that carry attributes);
-    the SDK caps the number of links per span (OTEL_SPAN_LINK_COUNT_LIMIT, 128)."""
-    seen: set[str] = set()
-    for event in events:
-        hex_id = event.trace_id
-        if not hex_id or len(hex_id) != 32 or hex_id in seen:
-            continue
-        seen.add(hex_id)
-        try:
-            trace_id = int(hex_id, 16)
-        except ValueError:
-            continue
-        if trace_id:
-            context = SpanContext(trace_id, INVALID_SPAN_ID, is_remote=True)
-            span.add_link(context, {"switchyard.usage.event_id": event.id})

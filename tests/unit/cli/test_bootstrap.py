@@ -38,6 +38,18 @@ def test_user_config_wins_over_defaults() -> None:
     assert {m.name for m in merged.models} == {QUICKSTART_MODEL, "mine"}
 
 
+def test_merge_keeps_every_entry_of_a_price_schedule() -> None:
+    def prices(*entries: dict[str, object]):  # type: ignore[no-untyped-def]
+        doc = {"prices": [{"model": QUICKSTART_MODEL, "unit": "input_token", **e} for e in entries]}
+        return parse_config(doc)
+
+    base = merge_documents(default_document(KEY, environ={}), prices({"per_million": 1}))
+    user = prices({"per_million": 2}, {"per_million": 3, "effective_from": "2030-01-01"})
+    merged = merge_documents(base, user)
+    assert sorted(p.per_million for p in merged.prices) == [2, 3]
+    assert merged.reference_issues() == []
+
+
 def test_state_dir_keeps_secrets_stable(tmp_path) -> None:  # type: ignore[no-untyped-def]
     state = StateDir(tmp_path / "state")
     state.ensure()

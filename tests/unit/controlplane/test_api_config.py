@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import Engine
-from switchyard_common.usage_store import usage_events
+from sqlalchemy import Connection, Engine
+from switchyard_common.usage import UsageEvent
+from switchyard_common.usage_rollups import aggregate, upsert_rollups
+from switchyard_common.usage_store import insert_new_events
 
 DOC = {
     "organizations": [{"name": "acme"}],
@@ -22,6 +24,10 @@ async def test_apply_export_round_trip(admin: httpx.AsyncClient) -> None:
 
     first = (await admin.post("/api/v1/config/apply", json={"document": DOC})).json()
     assert first["changed"] is True and first["version"] == 1
+    # No price anywhere: the price-table check warns that `chat` is billed at 0.
+    assert [(w["model"], w["missing_units"], w["unpriced_targets"]) for w in first["warnings"]] == [
+        ("chat", ["input_token", "output_token"], ["mock/echo"])
+    ]
     assert [c["action"] for c in first["changes"]] == ["create"] * 4
     assert first["created_keys"][0]["org"] == "acme" and first["created_keys"][0]["key"].startswith("gk_")
 
@@ -29,7 +35,11 @@ async def test_apply_export_round_trip(admin: httpx.AsyncClient) -> None:
     assert second["changed"] is False and second["created_keys"] == [] and second["version"] == 1
 
     exported = (await admin.get("/api/v1/config/export")).json()
-    assert exported["keys"] == [{"name": "svc", "org": "acme", "scopes": ["llm"], "models": [], "limits": {}}]
+    # Short: defaults are left out, except the scopes a reader needs to see.
+    assert exported["keys"] == [{"name": "svc", "org": "acme", "scopes": ["llm"]}]
+    assert exported["models"] == [
+        {"name": "chat", "capability": "llm", "targets": [{"provider": "mock", "model": "echo"}]}
+    ]
     third = (await admin.post("/api/v1/config/apply", json={"document": exported})).json()
     assert third["changed"] is False
 
@@ -54,8 +64,10 @@ async def test_apply_reports_config_errors(admin: httpx.AsyncClient) -> None:
 
 
 async def test_usage_groups_rows(admin: httpx.AsyncClient, engine: Engine) -> None:
+    # The usage API reads the rollups the ingest writes along with the ledger.
     now = datetime.now(UTC)
-    row = {
+    event = {
+        "ts": now.timestamp(),
         "org": "acme",
         "org_id": "o1",
         "key_id": "k1",
@@ -66,18 +78,11 @@ async def test_usage_groups_rows(admin: httpx.AsyncClient, engine: Engine) -> No
         "status": 200,
         "input_tokens": 10,
         "output_tokens": 5,
-        "cached_tokens": 0,
-        "reasoning_tokens": 0,
-        "tokens_estimated": False,
         "cost": 0.5,
-        "currency": "USD",
         "latency_ms": 12.0,
-        "stream": False,
-        "attempts": [],
-        "ingested_at": now,
     }
     with engine.begin() as conn:
-        conn.execute(usage_events.insert(), [{**row, "id": "e1", "ts": now}, {**row, "id": "e2", "ts": now}])
+        insert_new_events_and_rollups(conn, [UsageEvent(id="e1", **event), UsageEvent(id="e2", **event)])  # type: ignore[arg-type]
     params = {
         "start": (now - timedelta(minutes=1)).isoformat(),
         "end": (now + timedelta(minutes=1)).isoformat(),
@@ -94,4 +99,9 @@ async def test_usage_groups_rows(admin: httpx.AsyncClient, engine: Engine) -> No
     )
     assert reversed_range.status_code == 400
     bad_group = await admin.get("/api/v1/usage", params={**params, "group_by": "planet"})
-    assert bad_group.status_code == 422
+    assert bad_group.status_code == 400
+
+
+def insert_new_events_and_rollups(conn: Connection, events: list[UsageEvent]) -> None:
+    """What the ingest writer does per batch: ledger rows, then their rollups."""
+    upsert_rollups(conn, aggregate(insert_new_events(conn, events)))

@@ -23,9 +23,11 @@ def _error(response: httpx.Response) -> dict[str, Any]:
 
 async def test_organization_crud_and_errors(admin: httpx.AsyncClient) -> None:
     created = await admin.post(
-        "/api/v1/organizations", json={"name": "acme", "policy": {"audit": "metadata"}}
+        "/api/v1/organizations", json={"name": "acme", "policy": {"audit": "full", "routing": "weighted"}}
     )
-    assert created.status_code == 201 and created.json()["policy"] == {"audit": "metadata"}
+    assert created.status_code == 201
+    policy = created.json()["policy"]
+    assert (policy["audit"], policy["routing"], policy["overflow"]) == ("full", "weighted", "next_target")
     duplicate = await admin.post("/api/v1/organizations", json={"name": "acme"})
     assert duplicate.status_code == 409 and _error(duplicate)["code"] == "organization_exists"
     invalid = await admin.post("/api/v1/organizations", json={"name": "bad name!", "extra": 1})
@@ -36,8 +38,11 @@ async def test_organization_crud_and_errors(admin: httpx.AsyncClient) -> None:
     )
     assert not_json.status_code == 400 and _error(not_json)["code"] == "invalid_json"
 
-    patched = await admin.patch("/api/v1/organizations/acme", json={"policy": {"audit": "full"}})
-    assert patched.json()["policy"] == {"audit": "full"}
+    patched = await admin.patch("/api/v1/organizations/acme", json={"policy": {"audit": "off"}})
+    assert patched.json()["policy"]["audit"] == "off"
+    assert patched.json()["policy"]["routing"] == "priority"
+    bad_policy = await admin.patch("/api/v1/organizations/acme", json={"policy": {"routing": "random"}})
+    assert bad_policy.status_code == 422
     assert (await admin.get("/api/v1/organizations")).json()["data"][0]["name"] == "acme"
     missing = await admin.get("/api/v1/organizations/nope")
     assert missing.status_code == 404 and _error(missing)["type"] == "not_found_error"
@@ -89,13 +94,21 @@ async def test_models_prices_and_references(admin: httpx.AsyncClient) -> None:
     patched = await admin.patch(
         "/api/v1/models/chat", json={"targets": [{"provider": "up", "model": "m2", "weight": 3}]}
     )
-    assert patched.json()["targets"] == [{"provider": "up", "model": "m2", "priority": 0, "weight": 3}]
+    assert patched.json()["targets"] == [
+        {"provider": "up", "model": "m2", "priority": 0, "weight": 3, "limits": {}}
+    ]
 
     price = {"model": "chat", "unit": "input_token", "per_million": 1.25}
     assert (await admin.post("/api/v1/prices", json=price)).status_code == 201
     assert (await admin.post("/api/v1/prices", json=price)).status_code == 409
     updated = await admin.put("/api/v1/prices/chat/input_token", json={"per_million": 2})
-    assert updated.json() == {"model": "chat", "unit": "input_token", "per_million": 2.0, "currency": "USD"}
+    assert updated.json() == {
+        "model": "chat",
+        "unit": "input_token",
+        "per_million": 2.0,
+        "currency": "USD",
+        "effective_from": None,
+    }
 
     in_use = await admin.delete("/api/v1/providers/up")
     assert in_use.status_code == 409 and _error(in_use)["code"] == "provider_in_use"
@@ -115,7 +128,9 @@ async def test_key_creation_shows_value_once_and_stores_hash(
     body = created.json()
     value = body["key"]
     assert value.startswith("gk_") and body["prefix"] == value[:10]
-    assert body["limits"] == {"rpm": 60, "budget": {"amount": 5.0, "period": "month"}}
+    # Stored canonically: the `budget` shorthand joins the `budgets` list, spelled out.
+    assert body["limits"] == {"rpm": 60, "budgets": [{"amount": 5.0, "currency": "USD", "period": "month"}]}
+    assert (body["enabled"], body["allowed_ips"], body["shadow"]) == (True, [], [])
     with Session(engine) as session:
         row = session.scalars(select(ApiKey)).one()
         assert row.key_hash == hash_api_key(value)

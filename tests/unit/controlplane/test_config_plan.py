@@ -46,8 +46,8 @@ def _state() -> CurrentState:
             ),
             "env": ProviderState(api_format="openai", base_url="https://env.example", api_key_env="ENV_KEY"),
         },
-        models={"chat": ModelState(capability="llm", targets=(("up", "m1", 0, 1),))},
-        prices={("chat", "input_token"): PriceState(per_million=1.5, currency="USD")},
+        models={"chat": ModelState(capability="llm", targets=(("up", "m1", 0, 1, {}),))},
+        prices={("chat", "input_token", 0): PriceState(per_million=1.5, currency="USD")},
         keys={
             ("acme", "svc"): KeyState(
                 key_hash=hash_api_key(KEY), scopes=("llm",), models=(), limits={"rpm": 10}, revoked=False
@@ -82,8 +82,8 @@ def test_field_level_updates_are_reported() -> None:
                 api_format="openai", base_url="https://up.example", api_key="sk-OLD", has_api_key=True
             ),
         },
-        models={"chat": ModelState(capability="llm", targets=(("up", "m2", 0, 1),))},
-        prices={("chat", "input_token"): PriceState(per_million=2.0, currency="USD")},
+        models={"chat": ModelState(capability="llm", targets=(("up", "m2", 0, 1, {}),))},
+        prices={("chat", "input_token", 0): PriceState(per_million=2.0, currency="USD")},
         keys={
             ("acme", "svc"): KeyState(key_hash="0" * 64, scopes=("llm",), models=(), limits={}, revoked=False)
         },
@@ -132,7 +132,14 @@ def test_key_without_value_keeps_its_hash_and_revocation_is_one_way() -> None:
 def test_normalize_limits_drops_unset_values() -> None:
     assert normalize_limits({"rpm": 5, "tpm": None}) == {"rpm": 5}
     assert normalize_limits(None) == {}
-    assert normalize_limits({"budget": {"amount": 3}}) == {"budget": {"amount": 3.0, "period": "month"}}
+    assert normalize_limits({"rpm": 0, "concurrency": 2}) == {"concurrency": 2}  # 0 = no limit
+    assert normalize_limits({"budget": {"amount": 3}}) == {
+        "budgets": [{"amount": 3.0, "currency": "USD", "period": "month"}]
+    }
+    # The shorthand and the list are the same limits.
+    assert normalize_limits({"budget": {"amount": 3}, "budgets": [{"amount": 9, "period": "day"}]}) == (
+        normalize_limits({"budgets": [{"amount": 3}, {"amount": 9, "period": "day"}]})
+    )
 
 
 def test_change_as_dict() -> None:

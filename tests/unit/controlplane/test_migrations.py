@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from switchyard_common import usage_store  # noqa: F401  (registers usage tables)
+from switchyard_common import audit_store, usage_store  # noqa: F401  (registers usage tables)
 from switchyard_common.db import METADATA, make_engine
 from switchyard_controlplane.db import models  # noqa: F401
-from switchyard_controlplane.migrate import current_revision, head_revision, upgrade_database
+from switchyard_controlplane.migrate import current_revisions, head_revisions, upgrade_database
 
 
 def test_head_matches_metadata_on_sqlite(sqlite_url: str) -> None:
     upgrade_database(sqlite_url)
     upgrade_database(sqlite_url)  # a second run is a no-op
-    assert current_revision(sqlite_url) == head_revision() == "0002"
+    assert current_revisions(sqlite_url) == head_revisions() == ("0007",)
     engine = make_engine(sqlite_url)
     try:
         with engine.connect() as conn:

@@ -63,7 +63,13 @@ def test_snapshot_carries_the_whole_config(engine: Engine, settings: ControlPlan
     version = _apply(engine, settings, DOC)
     snap = build_snapshot_from_engine(engine)
     assert snap.version == version == 1 and snap.id and snap.created_at_ms > 0
-    assert [(o.name, dict(o.policy)) for o in snap.organizations] == [("acme", {"audit": "metadata"})]
+    (org,) = snap.organizations
+    # `audit: metadata` is the default: nothing is stored, but the policy is complete.
+    assert org.name == "acme" and dict(org.policy_raw) == {}
+    policy = org.policy
+    assert (policy.routing, policy.overflow, policy.audit) == ("priority", "next_target", "metadata")
+    assert (org.policy.breaker.failure_threshold, org.policy.breaker.cooldown_seconds) == (5, 30.0)
+    assert list(org.policy.retry.retry_on) == ["connect_error", "timeout", "429", "5xx"]
     up = next(p for p in snap.providers if p.slug == "up")
     assert SecretBox(settings.secret_key).decrypt(up.api_key_encrypted) == "sk-up"
     env = next(p for p in snap.providers if p.slug == "env")
@@ -80,13 +86,13 @@ def test_snapshot_carries_the_whole_config(engine: Engine, settings: ControlPlan
     (key,) = snap.keys
     assert key.key_hash == hash_api_key(KEY) and not key.revoked and key.org_id == snap.organizations[0].id
     assert list(key.models) == ["chat"] and list(key.scopes) == ["llm"]
-    assert (key.limits.rpm, key.limits.tpm, key.limits.budget_amount, key.limits.budget_period) == (
-        60,
-        1000,
-        9.5,
-        "day",
-    )
-    assert key.expires_at == 0
+    assert (key.limits.rpm, key.limits.tpm, key.limits.concurrency) == (60, 1000, 0)
+    assert [(b.amount, b.currency, b.period) for b in key.limits.budgets] == [(9.5, "USD", "day")]
+    assert key.expires_at == 0 and not key.disabled
+    assert list(key.allowed_cidrs) == [] and list(key.shadow) == []
+    assert not up.disabled and len(up.breaker_epoch) == 12 and up.breaker_epoch != env.breaker_epoch
+    assert (model.routing, model.max_output_tokens, list(model.shadow)) == ("", 4096, [])
+    assert (model.limits.rpm, model.targets[0].limits.rpm) == (0, 0)
 
 
 async def test_watcher_keeps_only_the_newest() -> None:
@@ -121,6 +127,10 @@ async def test_grpc_watch_and_get(engine: Engine, settings: ControlPlaneSettings
             stub = pb_grpc.ControlPlaneStub(channel)  # type: ignore[no-untyped-call]
             assert (await stub.GetSnapshot(pb.GetSnapshotRequest())).version == 0
             stream = stub.WatchSnapshot(pb.WatchSnapshotRequest(known_version=0, dataplane_id="t"))
+            # A fresh install (version 0, nothing configured) is still a snapshot to serve:
+            # a data plane with none becomes ready on it.
+            empty = await asyncio.wait_for(stream.read(), timeout=10)
+            assert empty.version == 0 and not empty.keys
             await asyncio.to_thread(_apply, engine, settings, DOC)
             first = await asyncio.wait_for(stream.read(), timeout=10)
             assert first.version == 1

@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 from aiohttp import web
+from switchyard_common import governance_registry
 from switchyard_dataplane.server import serve
 from switchyard_dataplane.settings import DataPlaneSettings
 from switchyard_dataplane.snapshot_client import write_snapshot_cache
@@ -128,7 +129,15 @@ async def test_serve_from_cache_against_real_upstream(tmp_path, upstream_port: i
         ]
         assert (events[1].stream, events[1].input_tokens, events[1].output_tokens) == (True, 5, 1)
         assert orjson.loads(publisher.messages[0].data)["org"] == "acme"
+        registered = (
+            governance_registry.LOCAL_BREAKERS is not None,
+            governance_registry.LOCAL_BUDGETS is not None,
+        )
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+    # Embedded mode registered its in-memory breakers and budgets for the control plane
+    # while serving, and withdraws them when it stops.
+    assert registered == (True, True)
+    assert governance_registry.LOCAL_BREAKERS is None and governance_registry.LOCAL_BUDGETS is None

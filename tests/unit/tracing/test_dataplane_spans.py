@@ -204,7 +204,7 @@ async def test_mock_provider_attempt_sends_nothing(
     assert gw.upstream_requests == []
 
 
-async def test_tracing_off_sends_no_traceparent_and_no_trace_id(
+async def test_tracing_off_sends_no_traceparent_and_keeps_only_the_callers_trace_id(
     tracing_off: None, make_gateway: Callable[..., Gateway]
 ) -> None:
     gw = make_gateway(_ok)
@@ -217,7 +217,8 @@ async def test_tracing_off_sends_no_traceparent_and_no_trace_id(
     assert "traceparent" not in sent.headers
     assert "tracestate" not in sent.headers
     [event] = gw.events
-    assert event.trace_id is None
+    # No span and nothing propagated; the event still names the caller's own trace.
+    assert event.trace_id == TRACE_ID
 
 
 async def test_switch_off_creates_no_span_even_with_a_provider(
@@ -232,4 +233,49 @@ async def test_switch_off_creates_no_span_even_with_a_provider(
 
     assert spans.get_finished_spans() == ()
     assert "traceparent" not in gw.upstream_requests[0].headers
-    assert gw.events[0].trace_id is None
+    assert gw.events[0].trace_id == TRACE_ID
+
+
+async def test_usage_event_carries_the_call_trace_in_its_headers(
+    spans: InMemorySpanExporter, make_gateway: Callable[..., Gateway]
+) -> None:
+    gw = make_gateway(_ok)
+    response = await gw.client.post(
+        "/v1/chat/completions",
+        content=chat_body(),
+        headers={**AUTH, "traceparent": TRACEPARENT, "tracestate": "vendor=abc"},
+    )
+    assert response.status_code == 200
+
+    finished = spans.get_finished_spans()
+    [server] = _by_kind(finished, SpanKind.SERVER)
+    [producer] = _by_kind(finished, SpanKind.PRODUCER)
+    [message] = gw.publisher.messages
+    # A PRODUCER span, child of the call's server span, names the event...
+    assert producer.parent is not None and server.context is not None and producer.context is not None
+    assert producer.parent.span_id == server.context.span_id
+    assert producer.name == f"create {message.subject}"
+    assert (
+        _attrs(producer).items()
+        >= {
+            "messaging.system": "nats",
+            "messaging.operation.type": "create",
+            "messaging.destination.name": message.subject,
+            "messaging.message.id": message.msg_id,
+        }.items()
+    )
+    # ... and the message's W3C headers carry it (tracestate kept, baggage never).
+    span_id = format(producer.context.span_id, "016x")
+    assert dict(message.headers) == {"traceparent": f"00-{TRACE_ID}-{span_id}-01", "tracestate": "vendor=abc"}
+
+
+async def test_no_message_headers_when_tracing_is_off(
+    tracing_off: None, make_gateway: Callable[..., Gateway]
+) -> None:
+    gw = make_gateway(_ok)
+    response = await gw.client.post(
+        "/v1/chat/completions", content=chat_body(), headers={**AUTH, "traceparent": TRACEPARENT}
+    )
+    assert response.status_code == 200
+    [message] = gw.publisher.messages
+    assert message.headers == ()

@@ -53,6 +53,21 @@ def test_undecodable_payloads_are_poison(payload: bytes) -> None:
         ("stream", "yes"),
         ("currency", "EURO"),
         ("attempts", [{"provider": "p"}]),
+        ("cache_write_tokens", -3),
+        ("images", 1.5),
+        ("pages", "2"),
+        ("characters", None),
+        ("audio_seconds", "long"),
+        ("audio_seconds", -1.0),
+        ("cost", -0.01),
+        ("unpriced", "no"),
+        ("client_disconnect", 1),
+        ("key_name", "k" * 201),
+        ("refused_by", "r" * 65),
+        ("shadow_refusals", "key.rpm"),
+        ("shadow_refusals", [1]),
+        ("response_truncated", "no"),
+        ("response_reassembled", 1),
     ],
 )
 def test_invalid_field_values_are_poison(field: str, value: object) -> None:
@@ -68,3 +83,20 @@ def test_non_finite_numbers_are_poison() -> None:
     assert b"NaN" in data
     with pytest.raises(PoisonMessage):
         decode_usage(data)
+
+
+def test_new_unit_fields_are_kept() -> None:
+    event = make_event(
+        1,
+        cache_write_tokens=3,
+        images=2,
+        pages=4,
+        audio_seconds=12.5,
+        characters=90,
+        unpriced=True,
+        key_name="svc",
+        client_disconnect=True,
+        refused_by="key.rpm",
+        shadow_refusals=["org.tpm"],
+    )
+    assert decode_usage(encode_event(event)) == event

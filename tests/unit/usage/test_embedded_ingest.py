@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from switchyard_common.bus import BusMessage, InProcessBus
 from switchyard_common.db import METADATA, make_engine
 from switchyard_common.usage import encode_event
-from switchyard_common.usage_store import usage_events
+from switchyard_common.usage_store import USAGE_TABLES, usage_events
 from switchyard_ingest import IngestSettings, serve
 
 from tests.conftest import free_port
@@ -23,7 +23,7 @@ from .test_usage_store import make_event
 @pytest.fixture
 def engine(sqlite_url: str) -> Iterator[Engine]:
     engine = make_engine(sqlite_url)
-    METADATA.create_all(engine, tables=[usage_events])
+    METADATA.create_all(engine, tables=USAGE_TABLES)
     yield engine
     engine.dispose()
 

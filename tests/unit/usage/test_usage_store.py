@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from switchyard_common.db import METADATA, make_engine
 from switchyard_common.usage import Attempt, UsageEvent
-from switchyard_common.usage_store import insert_events, list_events, query_usage, usage_events
+from switchyard_common.usage_store import USAGE_TABLES, insert_events, list_events, query_usage, usage_events
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -39,7 +39,7 @@ def make_event(n: int, **overrides: object) -> UsageEvent:
 @pytest.fixture
 def engine(sqlite_url: str) -> Iterator[Engine]:
     engine = make_engine(sqlite_url)
-    METADATA.create_all(engine, tables=[usage_events])
+    METADATA.create_all(engine, tables=USAGE_TABLES)
     yield engine
     engine.dispose()
 
@@ -72,7 +72,8 @@ def test_row_round_trip(engine: Engine) -> None:
     assert row["ts"] == T0 + timedelta(seconds=1)
     assert row["ts"].tzinfo is not None
     assert row["stream"] is True and row["ttfb_ms"] == 12.5
-    assert row["attempts"] == [{"provider": "p1", "model": "up-chat", "outcome": "ok", "ms": 99.0}]
+    attempt = {"provider": "p1", "model": "up-chat", "outcome": "ok", "ms": 99.0, "status": None}
+    assert row["attempts"] == [attempt]
     assert row["ingested_at"].tzinfo is not None
 
 

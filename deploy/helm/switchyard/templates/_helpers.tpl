@@ -63,6 +63,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (include "switchyard.fullname" .) .Values.secrets.existingSecret }}
 {{- end }}
 
+{{/* The Secret of provider API keys the data plane reads, or "" when there is none. */}}
+{{- define "switchyard.providerKeysSecretName" -}}
+{{- if .Values.secrets.existingProviderKeysSecret }}
+{{- .Values.secrets.existingProviderKeysSecret }}
+{{- else if .Values.secrets.providerKeys }}
+{{- printf "%s-provider-keys" (include "switchyard.fullname" . | trunc 49 | trimSuffix "-") }}
+{{- end }}
+{{- end }}
+
 {{- define "switchyard.configMapName" -}}
 {{- include "switchyard.fullname" . }}
 {{- end }}

@@ -21,3 +21,10 @@
     {{- toYaml . | nindent 4 }}
   {{- end }}
 {{- end }}
+
+{{/* Egress to the OTLP collector, when tracing is on (renders nothing otherwise). */}}
+{{- define "switchyard.netpol.otlp" -}}
+{{- if .Values.tracing.otlpEndpoint }}
+{{- include "switchyard.netpol.egress" (dict "port" .Values.tracing.port "to" .Values.networkPolicy.otlpTo) }}
+{{- end }}
+{{- end }}

@@ -24,41 +24,51 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n switchyard/v1/controlplane.proto\x12\rswitchyard.v1\"\x90\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x37\n\x06policy\x18\x03 \x03(\x0b\x32\'.switchyard.v1.Organization.PolicyEntry\x1a-\n\x0bPolicyEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe2\x02\n\x08Provider\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x12\n\napi_format\x18\x03 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x04 \x01(\t\x12\x10\n\x08\x61pi_path\x18\x05 \x01(\t\x12\x19\n\x11\x61pi_key_encrypted\x18\x06 \x01(\t\x12\x13\n\x0b\x61pi_key_env\x18\x07 \x01(\t\x12@\n\rextra_headers\x18\x08 \x03(\x0b\x32).switchyard.v1.Provider.ExtraHeadersEntry\x12\x17\n\x0ftimeout_seconds\x18\t \x01(\x01\x12\x1f\n\x17\x63onnect_timeout_seconds\x18\n \x01(\x01\x12\x0e\n\x06models\x18\x0b \x03(\t\x12\x13\n\x0b\x61uth_header\x18\x0c \x01(\t\x1a\x33\n\x11\x45xtraHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\x0bRouteTarget\x12\x15\n\rprovider_slug\x18\x01 \x01(\t\x12\x16\n\x0eupstream_model\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\x0e\n\x06weight\x18\x04 \x01(\x05\"b\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ncapability\x18\x03 \x01(\t\x12+\n\x07targets\x18\x04 \x03(\x0b\x32\x1a.switchyard.v1.RouteTarget\"S\n\tKeyLimits\x12\x0b\n\x03rpm\x18\x01 \x01(\x03\x12\x0b\n\x03tpm\x18\x02 \x01(\x03\x12\x15\n\rbudget_amount\x18\x03 \x01(\x01\x12\x15\n\rbudget_period\x18\x04 \x01(\t\"\xb3\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06org_id\x18\x03 \x01(\t\x12\x10\n\x08key_hash\x18\x04 \x01(\t\x12\x0e\n\x06scopes\x18\x05 \x03(\t\x12\x0e\n\x06models\x18\x06 \x03(\t\x12\x0f\n\x07revoked\x18\x07 \x01(\x08\x12(\n\x06limits\x18\x08 \x01(\x0b\x32\x18.switchyard.v1.KeyLimits\x12\x12\n\nexpires_at\x18\t \x01(\x03\"K\n\x05Price\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\x12\x13\n\x0bper_million\x18\x03 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\"\x8f\x02\n\x08Snapshot\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\n\n\x02id\x18\x02 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x03 \x01(\x03\x12\x32\n\rorganizations\x18\x04 \x03(\x0b\x32\x1b.switchyard.v1.Organization\x12*\n\tproviders\x18\x05 \x03(\x0b\x32\x17.switchyard.v1.Provider\x12$\n\x06models\x18\x06 \x03(\x0b\x32\x14.switchyard.v1.Model\x12#\n\x04keys\x18\x07 \x03(\x0b\x32\x15.switchyard.v1.ApiKey\x12$\n\x06prices\x18\x08 \x03(\x0b\x32\x14.switchyard.v1.Price\"C\n\x14WatchSnapshotRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x03\x12\x14\n\x0c\x64\x61taplane_id\x18\x02 \x01(\t\"\x14\n\x12GetSnapshotRequest2\xaa\x01\n\x0c\x43ontrolPlane\x12O\n\rWatchSnapshot\x12#.switchyard.v1.WatchSnapshotRequest\x1a\x17.switchyard.v1.Snapshot0\x01\x12I\n\x0bGetSnapshot\x12!.switchyard.v1.GetSnapshotRequest\x1a\x17.switchyard.v1.Snapshotb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n switchyard/v1/controlplane.proto\x12\rswitchyard.v1\";\n\nRateLimits\x12\x0b\n\x03rpm\x18\x01 \x01(\x03\x12\x0b\n\x03tpm\x18\x02 \x01(\x03\x12\x13\n\x0b\x63oncurrency\x18\x03 \x01(\x03\":\n\x06\x42udget\x12\x0e\n\x06\x61mount\x18\x01 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\"O\n\x0bRetryPolicy\x12\x10\n\x08retry_on\x18\x01 \x03(\t\x12\x14\n\x0cmax_attempts\x18\x02 \x01(\x05\x12\x18\n\x10\x64\x65\x61\x64line_seconds\x18\x03 \x01(\x01\"D\n\rBreakerPolicy\x12\x19\n\x11\x66\x61ilure_threshold\x18\x01 \x01(\x05\x12\x18\n\x10\x63ooldown_seconds\x18\x02 \x01(\x01\"\x99\x03\n\tOrgPolicy\x12\x0f\n\x07routing\x18\x01 \x01(\t\x12\x10\n\x08overflow\x18\x02 \x01(\t\x12\r\n\x05\x61udit\x18\x03 \x01(\t\x12\x18\n\x10on_redis_failure\x18\x04 \x01(\t\x12\x10\n\x08unpriced\x18\x05 \x01(\t\x12\x19\n\x11\x61llowed_providers\x18\x06 \x03(\t\x12)\n\x05retry\x18\x07 \x01(\x0b\x32\x1a.switchyard.v1.RetryPolicy\x12-\n\x07\x62reaker\x18\x08 \x01(\x0b\x32\x1c.switchyard.v1.BreakerPolicy\x12)\n\x06limits\x18\t \x01(\x0b\x32\x19.switchyard.v1.RateLimits\x12&\n\x07\x62udgets\x18\n \x03(\x0b\x32\x15.switchyard.v1.Budget\x12\x0e\n\x06shadow\x18\x0b \x03(\t\x12\x1c\n\x14\x61udit_retention_days\x18\x0c \x01(\x05\x12\x1c\n\x14\x61udit_max_body_bytes\x18\r \x01(\x03\x12\x1a\n\x12\x61udit_redact_paths\x18\x0e \x03(\t\"\xc4\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12>\n\npolicy_raw\x18\x03 \x03(\x0b\x32*.switchyard.v1.Organization.PolicyRawEntry\x12(\n\x06policy\x18\x04 \x01(\x0b\x32\x18.switchyard.v1.OrgPolicy\x1a\x30\n\x0ePolicyRawEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8b\x03\n\x08Provider\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04slug\x18\x02 \x01(\t\x12\x12\n\napi_format\x18\x03 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x04 \x01(\t\x12\x10\n\x08\x61pi_path\x18\x05 \x01(\t\x12\x19\n\x11\x61pi_key_encrypted\x18\x06 \x01(\t\x12\x13\n\x0b\x61pi_key_env\x18\x07 \x01(\t\x12@\n\rextra_headers\x18\x08 \x03(\x0b\x32).switchyard.v1.Provider.ExtraHeadersEntry\x12\x17\n\x0ftimeout_seconds\x18\t \x01(\x01\x12\x1f\n\x17\x63onnect_timeout_seconds\x18\n \x01(\x01\x12\x0e\n\x06models\x18\x0b \x03(\t\x12\x13\n\x0b\x61uth_header\x18\x0c \x01(\t\x12\x10\n\x08\x64isabled\x18\r \x01(\x08\x12\x15\n\rbreaker_epoch\x18\x0e \x01(\t\x1a\x33\n\x11\x45xtraHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x89\x01\n\x0bRouteTarget\x12\x15\n\rprovider_slug\x18\x01 \x01(\t\x12\x16\n\x0eupstream_model\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\x0e\n\x06weight\x18\x04 \x01(\x05\x12)\n\x06limits\x18\x05 \x01(\x0b\x32\x19.switchyard.v1.RateLimits\"\xc9\x01\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ncapability\x18\x03 \x01(\t\x12+\n\x07targets\x18\x04 \x03(\x0b\x32\x1a.switchyard.v1.RouteTarget\x12\x0f\n\x07routing\x18\x05 \x01(\t\x12)\n\x06limits\x18\x06 \x01(\x0b\x32\x19.switchyard.v1.RateLimits\x12\x0e\n\x06shadow\x18\x07 \x03(\t\x12\x19\n\x11max_output_tokens\x18\x08 \x01(\x03\"n\n\tKeyLimits\x12\x0b\n\x03rpm\x18\x01 \x01(\x03\x12\x0b\n\x03tpm\x18\x02 \x01(\x03\x12\x13\n\x0b\x63oncurrency\x18\x05 \x01(\x03\x12&\n\x07\x62udgets\x18\x06 \x03(\x0b\x32\x15.switchyard.v1.BudgetJ\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05\"\xec\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06org_id\x18\x03 \x01(\t\x12\x10\n\x08key_hash\x18\x04 \x01(\t\x12\x0e\n\x06scopes\x18\x05 \x03(\t\x12\x0e\n\x06models\x18\x06 \x03(\t\x12\x0f\n\x07revoked\x18\x07 \x01(\x08\x12(\n\x06limits\x18\x08 \x01(\x0b\x32\x18.switchyard.v1.KeyLimits\x12\x12\n\nexpires_at\x18\t \x01(\x03\x12\x10\n\x08\x64isabled\x18\n \x01(\x08\x12\x15\n\rallowed_cidrs\x18\x0b \x03(\t\x12\x0e\n\x06shadow\x18\x0c \x03(\t\"f\n\x05Price\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\x12\x13\n\x0bper_million\x18\x03 \x01(\x01\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12\x19\n\x11\x65\x66\x66\x65\x63tive_from_ms\x18\x05 \x01(\x03\"\x8f\x02\n\x08Snapshot\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\n\n\x02id\x18\x02 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x03 \x01(\x03\x12\x32\n\rorganizations\x18\x04 \x03(\x0b\x32\x1b.switchyard.v1.Organization\x12*\n\tproviders\x18\x05 \x03(\x0b\x32\x17.switchyard.v1.Provider\x12$\n\x06models\x18\x06 \x03(\x0b\x32\x14.switchyard.v1.Model\x12#\n\x04keys\x18\x07 \x03(\x0b\x32\x15.switchyard.v1.ApiKey\x12$\n\x06prices\x18\x08 \x03(\x0b\x32\x14.switchyard.v1.Price\"C\n\x14WatchSnapshotRequest\x12\x15\n\rknown_version\x18\x01 \x01(\x03\x12\x14\n\x0c\x64\x61taplane_id\x18\x02 \x01(\t\"\x14\n\x12GetSnapshotRequest2\xaa\x01\n\x0c\x43ontrolPlane\x12O\n\rWatchSnapshot\x12#.switchyard.v1.WatchSnapshotRequest\x1a\x17.switchyard.v1.Snapshot0\x01\x12I\n\x0bGetSnapshot\x12!.switchyard.v1.GetSnapshotRequest\x1a\x17.switchyard.v1.Snapshotb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'switchyard.v1.controlplane_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ORGANIZATION_POLICYENTRY']._loaded_options = None
-  _globals['_ORGANIZATION_POLICYENTRY']._serialized_options = b'8\001'
+  _globals['_ORGANIZATION_POLICYRAWENTRY']._loaded_options = None
+  _globals['_ORGANIZATION_POLICYRAWENTRY']._serialized_options = b'8\001'
   _globals['_PROVIDER_EXTRAHEADERSENTRY']._loaded_options = None
   _globals['_PROVIDER_EXTRAHEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_ORGANIZATION']._serialized_start=52
-  _globals['_ORGANIZATION']._serialized_end=196
-  _globals['_ORGANIZATION_POLICYENTRY']._serialized_start=151
-  _globals['_ORGANIZATION_POLICYENTRY']._serialized_end=196
-  _globals['_PROVIDER']._serialized_start=199
-  _globals['_PROVIDER']._serialized_end=553
-  _globals['_PROVIDER_EXTRAHEADERSENTRY']._serialized_start=502
-  _globals['_PROVIDER_EXTRAHEADERSENTRY']._serialized_end=553
-  _globals['_ROUTETARGET']._serialized_start=555
-  _globals['_ROUTETARGET']._serialized_end=649
-  _globals['_MODEL']._serialized_start=651
-  _globals['_MODEL']._serialized_end=749
-  _globals['_KEYLIMITS']._serialized_start=751
-  _globals['_KEYLIMITS']._serialized_end=834
-  _globals['_APIKEY']._serialized_start=837
-  _globals['_APIKEY']._serialized_end=1016
-  _globals['_PRICE']._serialized_start=1018
-  _globals['_PRICE']._serialized_end=1093
-  _globals['_SNAPSHOT']._serialized_start=1096
-  _globals['_SNAPSHOT']._serialized_end=1367
-  _globals['_WATCHSNAPSHOTREQUEST']._serialized_start=1369
-  _globals['_WATCHSNAPSHOTREQUEST']._serialized_end=1436
-  _globals['_GETSNAPSHOTREQUEST']._serialized_start=1438
-  _globals['_GETSNAPSHOTREQUEST']._serialized_end=1458
-  _globals['_CONTROLPLANE']._serialized_start=1461
-  _globals['_CONTROLPLANE']._serialized_end=1631
+  _globals['_RATELIMITS']._serialized_start=51
+  _globals['_RATELIMITS']._serialized_end=110
+  _globals['_BUDGET']._serialized_start=112
+  _globals['_BUDGET']._serialized_end=170
+  _globals['_RETRYPOLICY']._serialized_start=172
+  _globals['_RETRYPOLICY']._serialized_end=251
+  _globals['_BREAKERPOLICY']._serialized_start=253
+  _globals['_BREAKERPOLICY']._serialized_end=321
+  _globals['_ORGPOLICY']._serialized_start=324
+  _globals['_ORGPOLICY']._serialized_end=733
+  _globals['_ORGANIZATION']._serialized_start=736
+  _globals['_ORGANIZATION']._serialized_end=932
+  _globals['_ORGANIZATION_POLICYRAWENTRY']._serialized_start=884
+  _globals['_ORGANIZATION_POLICYRAWENTRY']._serialized_end=932
+  _globals['_PROVIDER']._serialized_start=935
+  _globals['_PROVIDER']._serialized_end=1330
+  _globals['_PROVIDER_EXTRAHEADERSENTRY']._serialized_start=1279
+  _globals['_PROVIDER_EXTRAHEADERSENTRY']._serialized_end=1330
+  _globals['_ROUTETARGET']._serialized_start=1333
+  _globals['_ROUTETARGET']._serialized_end=1470
+  _globals['_MODEL']._serialized_start=1473
+  _globals['_MODEL']._serialized_end=1674
+  _globals['_KEYLIMITS']._serialized_start=1676
+  _globals['_KEYLIMITS']._serialized_end=1786
+  _globals['_APIKEY']._serialized_start=1789
+  _globals['_APIKEY']._serialized_end=2025
+  _globals['_PRICE']._serialized_start=2027
+  _globals['_PRICE']._serialized_end=2129
+  _globals['_SNAPSHOT']._serialized_start=2132
+  _globals['_SNAPSHOT']._serialized_end=2403
+  _globals['_WATCHSNAPSHOTREQUEST']._serialized_start=2405
+  _globals['_WATCHSNAPSHOTREQUEST']._serialized_end=2472
+  _globals['_GETSNAPSHOTREQUEST']._serialized_start=2474
+  _globals['_GETSNAPSHOTREQUEST']._serialized_end=2494
+  _globals['_CONTROLPLANE']._serialized_start=2497
+  _globals['_CONTROLPLANE']._serialized_end=2667
 # @@protoc_insertion_point(module_scope)

@@ -6,9 +6,79 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class RateLimits(_message.Message):
+    __slots__ = ("rpm", "tpm", "concurrency")
+    RPM_FIELD_NUMBER: _ClassVar[int]
+    TPM_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    rpm: int
+    tpm: int
+    concurrency: int
+    def __init__(self, rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., concurrency: _Optional[int] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("amount", "currency", "period")
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    amount: float
+    currency: str
+    period: str
+    def __init__(self, amount: _Optional[float] = ..., currency: _Optional[str] = ..., period: _Optional[str] = ...) -> None: ...
+
+class RetryPolicy(_message.Message):
+    __slots__ = ("retry_on", "max_attempts", "deadline_seconds")
+    RETRY_ON_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    retry_on: _containers.RepeatedScalarFieldContainer[str]
+    max_attempts: int
+    deadline_seconds: float
+    def __init__(self, retry_on: _Optional[_Iterable[str]] = ..., max_attempts: _Optional[int] = ..., deadline_seconds: _Optional[float] = ...) -> None: ...
+
+class BreakerPolicy(_message.Message):
+    __slots__ = ("failure_threshold", "cooldown_seconds")
+    FAILURE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    COOLDOWN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    failure_threshold: int
+    cooldown_seconds: float
+    def __init__(self, failure_threshold: _Optional[int] = ..., cooldown_seconds: _Optional[float] = ...) -> None: ...
+
+class OrgPolicy(_message.Message):
+    __slots__ = ("routing", "overflow", "audit", "on_redis_failure", "unpriced", "allowed_providers", "retry", "breaker", "limits", "budgets", "shadow", "audit_retention_days", "audit_max_body_bytes", "audit_redact_paths")
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOW_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_FIELD_NUMBER: _ClassVar[int]
+    ON_REDIS_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    UNPRICED_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_MAX_BODY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_REDACT_PATHS_FIELD_NUMBER: _ClassVar[int]
+    routing: str
+    overflow: str
+    audit: str
+    on_redis_failure: str
+    unpriced: str
+    allowed_providers: _containers.RepeatedScalarFieldContainer[str]
+    retry: RetryPolicy
+    breaker: BreakerPolicy
+    limits: RateLimits
+    budgets: _containers.RepeatedCompositeFieldContainer[Budget]
+    shadow: _containers.RepeatedScalarFieldContainer[str]
+    audit_retention_days: int
+    audit_max_body_bytes: int
+    audit_redact_paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, routing: _Optional[str] = ..., overflow: _Optional[str] = ..., audit: _Optional[str] = ..., on_redis_failure: _Optional[str] = ..., unpriced: _Optional[str] = ..., allowed_providers: _Optional[_Iterable[str]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., breaker: _Optional[_Union[BreakerPolicy, _Mapping]] = ..., limits: _Optional[_Union[RateLimits, _Mapping]] = ..., budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ..., shadow: _Optional[_Iterable[str]] = ..., audit_retention_days: _Optional[int] = ..., audit_max_body_bytes: _Optional[int] = ..., audit_redact_paths: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class Organization(_message.Message):
-    __slots__ = ("id", "name", "policy")
-    class PolicyEntry(_message.Message):
+    __slots__ = ("id", "name", "policy_raw", "policy")
+    class PolicyRawEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -17,14 +87,16 @@ class Organization(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    POLICY_RAW_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
-    policy: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., policy: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    policy_raw: _containers.ScalarMap[str, str]
+    policy: OrgPolicy
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., policy_raw: _Optional[_Mapping[str, str]] = ..., policy: _Optional[_Union[OrgPolicy, _Mapping]] = ...) -> None: ...
 
 class Provider(_message.Message):
-    __slots__ = ("id", "slug", "api_format", "base_url", "api_path", "api_key_encrypted", "api_key_env", "extra_headers", "timeout_seconds", "connect_timeout_seconds", "models", "auth_header")
+    __slots__ = ("id", "slug", "api_format", "base_url", "api_path", "api_key_encrypted", "api_key_env", "extra_headers", "timeout_seconds", "connect_timeout_seconds", "models", "auth_header", "disabled", "breaker_epoch")
     class ExtraHeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +116,8 @@ class Provider(_message.Message):
     CONNECT_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     AUTH_HEADER_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     id: str
     slug: str
     api_format: str
@@ -56,46 +130,58 @@ class Provider(_message.Message):
     connect_timeout_seconds: float
     models: _containers.RepeatedScalarFieldContainer[str]
     auth_header: str
-    def __init__(self, id: _Optional[str] = ..., slug: _Optional[str] = ..., api_format: _Optional[str] = ..., base_url: _Optional[str] = ..., api_path: _Optional[str] = ..., api_key_encrypted: _Optional[str] = ..., api_key_env: _Optional[str] = ..., extra_headers: _Optional[_Mapping[str, str]] = ..., timeout_seconds: _Optional[float] = ..., connect_timeout_seconds: _Optional[float] = ..., models: _Optional[_Iterable[str]] = ..., auth_header: _Optional[str] = ...) -> None: ...
+    disabled: bool
+    breaker_epoch: str
+    def __init__(self, id: _Optional[str] = ..., slug: _Optional[str] = ..., api_format: _Optional[str] = ..., base_url: _Optional[str] = ..., api_path: _Optional[str] = ..., api_key_encrypted: _Optional[str] = ..., api_key_env: _Optional[str] = ..., extra_headers: _Optional[_Mapping[str, str]] = ..., timeout_seconds: _Optional[float] = ..., connect_timeout_seconds: _Optional[float] = ..., models: _Optional[_Iterable[str]] = ..., auth_header: _Optional[str] = ..., disabled: _Optional[bool] = ..., breaker_epoch: _Optional[str] = ...) -> None: ...
 
 class RouteTarget(_message.Message):
-    __slots__ = ("provider_slug", "upstream_model", "priority", "weight")
+    __slots__ = ("provider_slug", "upstream_model", "priority", "weight", "limits")
     PROVIDER_SLUG_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_MODEL_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     provider_slug: str
     upstream_model: str
     priority: int
     weight: int
-    def __init__(self, provider_slug: _Optional[str] = ..., upstream_model: _Optional[str] = ..., priority: _Optional[int] = ..., weight: _Optional[int] = ...) -> None: ...
+    limits: RateLimits
+    def __init__(self, provider_slug: _Optional[str] = ..., upstream_model: _Optional[str] = ..., priority: _Optional[int] = ..., weight: _Optional[int] = ..., limits: _Optional[_Union[RateLimits, _Mapping]] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "name", "capability", "targets")
+    __slots__ = ("id", "name", "capability", "targets", "routing", "limits", "shadow", "max_output_tokens")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CAPABILITY_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     capability: str
     targets: _containers.RepeatedCompositeFieldContainer[RouteTarget]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., capability: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[RouteTarget, _Mapping]]] = ...) -> None: ...
+    routing: str
+    limits: RateLimits
+    shadow: _containers.RepeatedScalarFieldContainer[str]
+    max_output_tokens: int
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., capability: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[RouteTarget, _Mapping]]] = ..., routing: _Optional[str] = ..., limits: _Optional[_Union[RateLimits, _Mapping]] = ..., shadow: _Optional[_Iterable[str]] = ..., max_output_tokens: _Optional[int] = ...) -> None: ...
 
 class KeyLimits(_message.Message):
-    __slots__ = ("rpm", "tpm", "budget_amount", "budget_period")
+    __slots__ = ("rpm", "tpm", "concurrency", "budgets")
     RPM_FIELD_NUMBER: _ClassVar[int]
     TPM_FIELD_NUMBER: _ClassVar[int]
-    BUDGET_AMOUNT_FIELD_NUMBER: _ClassVar[int]
-    BUDGET_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
     rpm: int
     tpm: int
-    budget_amount: float
-    budget_period: str
-    def __init__(self, rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., budget_amount: _Optional[float] = ..., budget_period: _Optional[str] = ...) -> None: ...
+    concurrency: int
+    budgets: _containers.RepeatedCompositeFieldContainer[Budget]
+    def __init__(self, rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., concurrency: _Optional[int] = ..., budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("id", "name", "org_id", "key_hash", "scopes", "models", "revoked", "limits", "expires_at")
+    __slots__ = ("id", "name", "org_id", "key_hash", "scopes", "models", "revoked", "limits", "expires_at", "disabled", "allowed_cidrs", "shadow")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ORG_ID_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +191,9 @@ class ApiKey(_message.Message):
     REVOKED_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_CIDRS_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     org_id: str
@@ -114,19 +203,24 @@ class ApiKey(_message.Message):
     revoked: bool
     limits: KeyLimits
     expires_at: int
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., org_id: _Optional[str] = ..., key_hash: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., revoked: _Optional[bool] = ..., limits: _Optional[_Union[KeyLimits, _Mapping]] = ..., expires_at: _Optional[int] = ...) -> None: ...
+    disabled: bool
+    allowed_cidrs: _containers.RepeatedScalarFieldContainer[str]
+    shadow: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., org_id: _Optional[str] = ..., key_hash: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., revoked: _Optional[bool] = ..., limits: _Optional[_Union[KeyLimits, _Mapping]] = ..., expires_at: _Optional[int] = ..., disabled: _Optional[bool] = ..., allowed_cidrs: _Optional[_Iterable[str]] = ..., shadow: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Price(_message.Message):
-    __slots__ = ("model", "unit", "per_million", "currency")
+    __slots__ = ("model", "unit", "per_million", "currency", "effective_from_ms")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
     PER_MILLION_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_FROM_MS_FIELD_NUMBER: _ClassVar[int]
     model: str
     unit: str
     per_million: float
     currency: str
-    def __init__(self, model: _Optional[str] = ..., unit: _Optional[str] = ..., per_million: _Optional[float] = ..., currency: _Optional[str] = ...) -> None: ...
+    effective_from_ms: int
+    def __init__(self, model: _Optional[str] = ..., unit: _Optional[str] = ..., per_million: _Optional[float] = ..., currency: _Optional[str] = ..., effective_from_ms: _Optional[int] = ...) -> None: ...
 
 class Snapshot(_message.Message):
     __slots__ = ("version", "id", "created_at_ms", "organizations", "providers", "models", "keys", "prices")

@@ -10,9 +10,18 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from switchyard_common.config_schema import KeyLimitsSpec, TargetSpec
+from switchyard_common.config_schema import (
+    KeyLimitsSpec,
+    KeyShadowRule,
+    ModelShadowRule,
+    OrgPolicySpec,
+    RateLimitsSpec,
+    RoutingStrategy,
+    TargetSpec,
+)
 
-from ..db.models import AdminToken, ApiKey, Model, Organization, Price, Provider
+from ..config_values import datetime_from_ms, load_policy, normalize_key_limits, normalize_rate_limits
+from ..db.models import AdminToken, ApiKey, Model, ModelTarget, Organization, Price, Provider
 
 __all__ = [
     "AdminTokenCreate",
@@ -31,6 +40,7 @@ __all__ = [
     "OrganizationUpdate",
     "PriceOut",
     "PriceUpdate",
+    "TargetOut",
     "ProviderOut",
     "ProviderUpdate",
     "TokenResponse",
@@ -89,18 +99,26 @@ class AdminTokenCreated(AdminTokenOut):
 
 
 class OrganizationUpdate(_Body):
-    policy: dict[str, str]
+    """Replaces the whole policy: fields left out return to their defaults."""
+
+    policy: OrgPolicySpec = Field(default_factory=OrgPolicySpec)
 
 
 class OrganizationOut(BaseModel):
     id: str
     name: str
-    policy: dict[str, str]
+    # The whole effective policy, defaults included.
+    policy: OrgPolicySpec
     created_at: datetime
 
     @classmethod
     def of(cls, row: Organization) -> OrganizationOut:
-        return cls(id=row.id, name=row.name, policy=dict(row.policy or {}), created_at=row.created_at)
+        return cls(
+            id=row.id,
+            name=row.name,
+            policy=load_policy(row.policy),
+            created_at=row.created_at,
+        )
 
 
 class ProviderUpdate(_Body):
@@ -118,6 +136,7 @@ class ProviderUpdate(_Body):
     timeout_seconds: float | None = Field(default=None, gt=0)
     connect_timeout_seconds: float | None = Field(default=None, gt=0)
     models: list[str] | None = None
+    enabled: bool | None = None
 
 
 class ProviderOut(BaseModel):
@@ -133,6 +152,10 @@ class ProviderOut(BaseModel):
     timeout_seconds: float
     connect_timeout_seconds: float
     models: list[str]
+    enabled: bool
+    # Changes with the URL, credential, auth header or enabled flag; breaker states
+    # (GET /breakers) of older epochs no longer apply.
+    breaker_epoch: str
     created_at: datetime
     updated_at: datetime
 
@@ -151,29 +174,67 @@ class ProviderOut(BaseModel):
             timeout_seconds=row.timeout_seconds,
             connect_timeout_seconds=row.connect_timeout_seconds,
             models=list(row.models or []),
+            enabled=row.enabled,
+            breaker_epoch=row.breaker_epoch,
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
 
 
 class ModelUpdate(_Body):
+    """Partial update: only the fields present are changed. `routing: null` returns the
+    model to its organization's strategy; `targets` replaces the whole list."""
+
     capability: Literal["llm", "embedding", "image", "asr", "tts", "ocr", "vision-segment"] | None = None
     targets: list[TargetSpec] | None = Field(default=None, min_length=1)
+    routing: RoutingStrategy | None = None
+    limits: RateLimitsSpec | None = None
+    shadow: list[ModelShadowRule] | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1)
+
+
+class TargetOut(BaseModel):
+    provider: str
+    model: str
+    priority: int
+    weight: int
+    # Only the limits that are set (0 and unset mean no limit).
+    limits: dict[str, int]
+
+    @classmethod
+    def of(cls, row: ModelTarget) -> TargetOut:
+        return cls(
+            provider=row.provider.slug,
+            model=row.upstream_model,
+            priority=row.priority,
+            weight=row.weight,
+            limits=normalize_rate_limits(row.limits),
+        )
 
 
 class ModelOut(BaseModel):
     id: str
     name: str
     capability: str
-    targets: list[TargetSpec]
+    targets: list[TargetOut]
+    # None: the organization's routing strategy.
+    routing: str | None
+    limits: dict[str, int]
+    shadow: list[str]
+    max_output_tokens: int
 
     @classmethod
     def of(cls, row: Model) -> ModelOut:
-        targets = [
-            TargetSpec(provider=t.provider.slug, model=t.upstream_model, priority=t.priority, weight=t.weight)
-            for t in row.targets
-        ]
-        return cls(id=row.id, name=row.name, capability=row.capability, targets=targets)
+        return cls(
+            id=row.id,
+            name=row.name,
+            capability=row.capability,
+            targets=[TargetOut.of(t) for t in row.targets],
+            routing=row.routing,
+            limits=normalize_rate_limits(row.limits),
+            shadow=list(row.shadow or []),
+            max_output_tokens=row.max_output_tokens,
+        )
 
 
 class PriceUpdate(_Body):
@@ -182,14 +243,23 @@ class PriceUpdate(_Body):
 
 
 class PriceOut(BaseModel):
+    # A public model name, or `<provider>/<upstream model>` for a target price.
     model: str
     unit: str
     per_million: float
     currency: str
+    # None: applies always (until a dated entry of the same model and unit takes over).
+    effective_from: datetime | None
 
     @classmethod
     def of(cls, row: Price) -> PriceOut:
-        return cls(model=row.model.name, unit=row.unit, per_million=row.per_million, currency=row.currency)
+        return cls(
+            model=row.model,
+            unit=row.unit,
+            per_million=row.per_million,
+            currency=row.currency,
+            effective_from=datetime_from_ms(row.effective_from_ms),
+        )
 
 
 class KeyCreate(_Body):
@@ -201,13 +271,22 @@ class KeyCreate(_Body):
     # A fixed `gk_...` value (migrations, tests); generated when omitted.
     value: str | None = None
     expires_at: datetime | None = None
+    enabled: bool = True
+    allowed_ips: list[str] = Field(default_factory=list)
+    shadow: list[KeyShadowRule] = Field(default_factory=list)
 
 
 class KeyUpdate(_Body):
+    """Partial update: only the fields present are changed; `expires_at: null` removes
+    the expiry. `limits` replaces all limits."""
+
     scopes: list[str] | None = None
     models: list[str] | None = None
     limits: KeyLimitsSpec | None = None
     expires_at: datetime | None = None
+    enabled: bool | None = None
+    allowed_ips: list[str] | None = None
+    shadow: list[KeyShadowRule] | None = None
 
 
 class KeyOut(BaseModel):
@@ -218,8 +297,12 @@ class KeyOut(BaseModel):
     prefix: str
     scopes: list[str]
     models: list[str]
+    # rpm, tpm, concurrency when set; budgets [{amount, currency, period}].
     limits: dict[str, Any]
     revoked: bool
+    enabled: bool
+    allowed_ips: list[str]
+    shadow: list[str]
     created_at: datetime
     revoked_at: datetime | None
     expires_at: datetime | None
@@ -234,8 +317,11 @@ class KeyOut(BaseModel):
             "prefix": row.prefix,
             "scopes": list(row.scopes or []),
             "models": list(row.models or []),
-            "limits": dict(row.limits or {}),
+            "limits": normalize_key_limits(row.limits),
             "revoked": row.revoked_at is not None,
+            "enabled": row.enabled,
+            "allowed_ips": list(row.allowed_ips or []),
+            "shadow": list(row.shadow or []),
             "created_at": row.created_at,
             "revoked_at": row.revoked_at,
             "expires_at": row.expires_at,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Integer,
@@ -24,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from switchyard_common.db import METADATA
 from switchyard_common.ids import uuid7_str
 
+from ..config_values import new_breaker_epoch
 from .types import UTCDateTime, utcnow
 
 __all__ = [
@@ -53,12 +55,28 @@ def _id_column() -> Mapped[str]:
     return mapped_column(String(36), primary_key=True, default=uuid7_str)
 
 
+# Server defaults as well as ORM defaults: the columns added by migration 0003 need them
+# for existing rows, and the schema then reads the same however a row was inserted.
+def _json_object() -> Mapped[dict[str, Any]]:
+    return mapped_column(JSON, default=dict, server_default="{}")
+
+
+def _json_list() -> Mapped[list[str]]:
+    return mapped_column(JSON, default=list, server_default="[]")
+
+
+def _flag_on() -> Mapped[bool]:
+    # '1' is true for both SQLite and Postgres.
+    return mapped_column(Boolean, default=True, server_default="1")
+
+
 class Organization(ConfigEntity, Base):
     __tablename__ = "organizations"
 
     id: Mapped[str] = _id_column()
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    policy: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # OrgPolicySpec as `policy_document` writes it: only what differs from the defaults.
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -79,6 +97,11 @@ class Provider(ConfigEntity, Base):
     timeout_seconds: Mapped[float] = mapped_column(Float, default=600.0)
     connect_timeout_seconds: Mapped[float] = mapped_column(Float, default=10.0)
     models: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # A disabled provider stays configured but is never routed to.
+    enabled: Mapped[bool] = _flag_on()
+    # Redrawn whenever the URL, credential, format, auth header or enabled flag change
+    # (repo.providers): data planes key circuit breakers by it, so they start afresh.
+    breaker_epoch: Mapped[str] = mapped_column(String(16), default=new_breaker_epoch, server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -91,6 +114,13 @@ class Model(ConfigEntity, Base):
     id: Mapped[str] = _id_column()
     name: Mapped[str] = mapped_column(String(200), unique=True)
     capability: Mapped[str] = mapped_column(String(32), default="llm")
+    # Overrides the organization's routing strategy; None = the organization's.
+    routing: Mapped[str | None] = mapped_column(String(32))
+    # {"rpm", "tpm"} per organization across its callers of this model (config_values).
+    limits: Mapped[dict[str, Any]] = _json_object()
+    shadow: Mapped[list[str]] = _json_list()
+    # Output tokens a budget reservation assumes when a request sets no max_tokens.
+    max_output_tokens: Mapped[int] = mapped_column(Integer, default=4096, server_default="4096")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     targets: Mapped[list[ModelTarget]] = relationship(
@@ -98,9 +128,6 @@ class Model(ConfigEntity, Base):
         cascade="all, delete-orphan",
         order_by="ModelTarget.position",
         lazy="selectin",
-    )
-    prices: Mapped[list[Price]] = relationship(
-        back_populates="model", cascade="all, delete-orphan", lazy="selectin"
     )
 
 
@@ -116,22 +143,33 @@ class ModelTarget(ConfigEntity, Base):
     weight: Mapped[int] = mapped_column(Integer, default=1)
     # Keeps the document's order, which is the tie-break between equal priorities.
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The target's own quota {"rpm", "tpm"}; when reached, calls overflow to the next target.
+    limits: Mapped[dict[str, Any]] = _json_object()
 
     model: Mapped[Model] = relationship(back_populates="targets")
     provider: Mapped[Provider] = relationship(lazy="joined")
 
 
 class Price(ConfigEntity, Base):
+    """One entry of the price schedule of a public model (what callers are billed) or of a
+    target `<provider-slug>/<upstream-model>` (what the provider charges).
+
+    `model` is a name rather than a foreign key because target prices have no row of
+    their own; deleting a model deletes its prices explicitly (repo.models)."""
+
     __tablename__ = "prices"
-    __table_args__ = (UniqueConstraint("model_id", "unit", name="uq_prices_model_id_unit"),)
+    __table_args__ = (
+        UniqueConstraint("model", "unit", "effective_from_ms", name="uq_prices_model_unit_effective_from"),
+    )
 
     id: Mapped[str] = _id_column()
-    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(400))
     unit: Mapped[str] = mapped_column(String(32))
     per_million: Mapped[float] = mapped_column(Float)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
-
-    model: Mapped[Model] = relationship(back_populates="prices")
+    # Unix milliseconds from which the price applies; 0 = always. An integer rather than a
+    # nullable timestamp so that "always" takes part in the uniqueness constraint.
+    effective_from_ms: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ApiKey(ConfigEntity, Base):
@@ -147,10 +185,17 @@ class ApiKey(ConfigEntity, Base):
     prefix: Mapped[str] = mapped_column(String(16))
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     models: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # normalize_key_limits form: rpm, tpm, concurrency, budgets [{amount, currency, period}].
     limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Unlike revocation, disabling is reversible.
+    enabled: Mapped[bool] = _flag_on()
+    # Client networks (CIDR) allowed to use the key; empty = any.
+    allowed_ips: Mapped[list[str]] = _json_list()
+    # Rule names that only record would-be refusals (SHADOW_RULES).
+    shadow: Mapped[list[str]] = _json_list()
 
     org: Mapped[Organization] = relationship(lazy="joined")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import switchyard_common.audit_store  # noqa: F401  (registers the audit table on METADATA)
 import switchyard_common.usage_store  # noqa: F401  (registers usage tables on METADATA)
 from alembic import context
 from switchyard_common.db import METADATA

@@ -71,6 +71,9 @@ def create_key(
     models: Sequence[str],
     limits: Mapping[str, Any],
     expires_at: datetime | None = None,
+    enabled: bool = True,
+    allowed_ips: Sequence[str] = (),
+    shadow: Sequence[str] = (),
 ) -> ApiKey:
     if get_key_by_name(session, org_id=org.id, name=name) is not None:
         raise Conflict(f"organization {org.name!r} already has a key named {name!r}", code="key_exists")
@@ -85,6 +88,9 @@ def create_key(
         models=list(models),
         limits=dict(limits),
         expires_at=expires_at,
+        enabled=enabled,
+        allowed_ips=list(allowed_ips),
+        shadow=list(shadow),
     )
     session.add(key)
     session.flush()
@@ -102,8 +108,17 @@ def update_key(
     prefix: str | None = None,
     expires_at: datetime | None = None,
     clear_expiry: bool = False,
+    enabled: bool | None = None,
+    allowed_ips: Sequence[str] | None = None,
+    shadow: Sequence[str] | None = None,
 ) -> ApiKey:
     """Set the given fields; None leaves a field as it is (use clear_expiry to drop expires_at)."""
+    if enabled is not None and key.enabled != enabled:
+        key.enabled = enabled
+    if allowed_ips is not None and key.allowed_ips != list(allowed_ips):
+        key.allowed_ips = list(allowed_ips)
+    if shadow is not None and key.shadow != list(shadow):
+        key.shadow = list(shadow)
     if scopes is not None and key.scopes != list(scopes):
         key.scopes = list(scopes)
     if models is not None and key.models != list(models):
@@ -116,7 +131,8 @@ def update_key(
         if prefix is not None:
             key.prefix = prefix
     if clear_expiry:
-        key.expires_at = None
+        if key.expires_at is not None:
+            key.expires_at = None
     elif expires_at is not None and key.expires_at != expires_at:
         key.expires_at = expires_at
     session.flush()

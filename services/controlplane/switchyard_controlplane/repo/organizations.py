@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 from switchyard_common.errors import NotFound
@@ -34,7 +36,7 @@ def require_organization(session: Session, *, name: str) -> Organization:
     return org
 
 
-def create_organization(session: Session, *, name: str, policy: dict[str, str]) -> Organization:
+def create_organization(session: Session, *, name: str, policy: dict[str, Any]) -> Organization:
     if get_organization(session, name=name) is not None:
         raise Conflict(f"organization {name!r} already exists", code="organization_exists")
     org = Organization(name=name, policy=dict(policy))
@@ -43,7 +45,7 @@ def create_organization(session: Session, *, name: str, policy: dict[str, str]) 
     return org
 
 
-def update_organization(session: Session, *, org: Organization, policy: dict[str, str]) -> Organization:
+def update_organization(session: Session, *, org: Organization, policy: dict[str, Any]) -> Organization:
     if org.policy != policy:
         org.policy = dict(policy)
         session.flush()

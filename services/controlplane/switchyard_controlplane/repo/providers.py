@@ -9,10 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from switchyard_common.errors import NotFound
 
+from ..config_values import new_breaker_epoch
 from ..db.models import Model, ModelTarget, Provider
 from ..errors import Conflict
 
 __all__ = [
+    "EPOCH_FIELDS",
     "PROVIDER_FIELDS",
     "create_provider",
     "delete_provider",
@@ -35,7 +37,15 @@ PROVIDER_FIELDS = frozenset(
         "timeout_seconds",
         "connect_timeout_seconds",
         "models",
+        "enabled",
     }
+)
+
+
+# What decides whether calls to the provider can succeed: a change to any of them draws a
+# new breaker epoch, which starts the provider's circuit breakers afresh.
+EPOCH_FIELDS = frozenset(
+    {"api_format", "base_url", "api_path", "api_key_encrypted", "api_key_env", "auth_header", "enabled"}
 )
 
 
@@ -72,9 +82,13 @@ def create_provider(session: Session, *, slug: str, values: Mapping[str, Any]) -
 
 def update_provider(session: Session, *, provider: Provider, values: Mapping[str, Any]) -> Provider:
     _check_fields(values)
+    reset_breakers = False
     for field, value in values.items():
         if getattr(provider, field) != value:
             setattr(provider, field, value)
+            reset_breakers = reset_breakers or field in EPOCH_FIELDS
+    if reset_breakers:
+        provider.breaker_epoch = new_breaker_epoch()
     session.flush()
     return provider
 

@@ -18,9 +18,7 @@ router = APIRouter(prefix="/keys", tags=["keys"])
 
 @router.post("", response_model=KeyCreated, status_code=status.HTTP_201_CREATED)
 def create_key(body: KeyCreate, store: StoreDep, _admin: AdminDep) -> KeyCreated:
-    spec: KeySpec = check_entity(
-        store.session, "keys", body.model_dump(exclude={"expires_at"}, exclude_none=True)
-    )
+    spec: KeySpec = check_entity(store.session, "keys", body.model_dump(mode="json", exclude_none=True))
     value = spec.value or generate_api_key()
     key = repo.keys.create_key(
         store.session,
@@ -31,7 +29,10 @@ def create_key(body: KeyCreate, store: StoreDep, _admin: AdminDep) -> KeyCreated
         scopes=spec.scopes,
         models=spec.models,
         limits=normalize_limits(spec.limits),
-        expires_at=body.expires_at,
+        expires_at=spec.expires_at,
+        enabled=spec.enabled,
+        allowed_ips=spec.allowed_ips,
+        shadow=spec.shadow,
     )
     store.commit()
     return KeyCreated(**KeyOut.fields_of(key), key=value)
@@ -50,22 +51,27 @@ def get_key(key_id: str, session: SessionDep, _admin: AdminDep) -> KeyOut:
 @router.patch("/{key_id}", response_model=KeyOut)
 def update_key(key_id: str, body: KeyUpdate, store: StoreDep, _admin: AdminDep) -> KeyOut:
     key = repo.keys.require_key(store.session, key_id=key_id)
-    merged = {
-        "name": key.name,
-        "org": key.org.name,
-        "scopes": body.scopes if body.scopes is not None else list(key.scopes),
-        "models": body.models if body.models is not None else list(key.models),
-        "limits": body.limits.model_dump() if body.limits is not None else dict(key.limits),
-    }
-    spec: KeySpec = check_entity(store.session, "keys", merged)
+    current = KeyOut.of(key)
+    merged = current.model_dump(
+        mode="json", include={"name", "org", "scopes", "models", "limits", "enabled", "allowed_ips", "shadow"}
+    )
+    merged["expires_at"] = current.model_dump(mode="json")["expires_at"]
+    # Only what the body names changes; `expires_at: null` removes the expiry.
+    merged.update(body.model_dump(mode="json", include=body.model_fields_set, exclude_none=True))
+    if "expires_at" in body.model_fields_set:
+        merged["expires_at"] = body.model_dump(mode="json")["expires_at"]
+    spec: KeySpec = check_entity(store.session, "keys", {k: v for k, v in merged.items() if v is not None})
     repo.keys.update_key(
         store.session,
         key=key,
         scopes=spec.scopes,
         models=spec.models,
         limits=normalize_limits(spec.limits),
-        expires_at=body.expires_at,
-        clear_expiry="expires_at" in body.model_fields_set and body.expires_at is None,
+        expires_at=spec.expires_at,
+        clear_expiry=spec.expires_at is None,
+        enabled=spec.enabled,
+        allowed_ips=spec.allowed_ips,
+        shadow=spec.shadow,
     )
     store.commit()
     return KeyOut.of(key)

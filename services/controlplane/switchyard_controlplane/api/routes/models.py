@@ -16,9 +16,7 @@ router = APIRouter(prefix="/models", tags=["models"])
 @router.post("", response_model=ModelOut, status_code=status.HTTP_201_CREATED)
 def create_model(body: ModelSpec, store: StoreDep, _admin: AdminDep) -> ModelOut:
     spec: ModelSpec = check_entity(store.session, "models", body.model_dump())
-    model = repo.models.create_model(
-        store.session, name=spec.name, capability=spec.capability, targets=spec.targets
-    )
+    model = repo.models.create_model(store.session, spec=spec)
     store.commit()
     return ModelOut.of(model)
 
@@ -37,13 +35,16 @@ def get_model(name: str, session: SessionDep, _admin: AdminDep) -> ModelOut:
 def update_model(name: str, body: ModelUpdate, store: StoreDep, _admin: AdminDep) -> ModelOut:
     model = repo.models.require_model(store.session, name=name)
     current = ModelOut.of(model)
-    merged = {
-        "name": model.name,
-        "capability": body.capability or model.capability,
-        "targets": [t.model_dump() for t in (body.targets or current.targets)],
-    }
+    merged = current.model_dump(
+        include={"name", "capability", "routing", "limits", "shadow", "max_output_tokens"}
+    )
+    merged["targets"] = [t.model_dump() for t in current.targets]
+    # Only what the body names changes; an explicit null routing is meaningful (org's).
+    merged.update(body.model_dump(mode="json", include=body.model_fields_set, exclude_none=True))
+    if "routing" in body.model_fields_set:
+        merged["routing"] = body.routing
     spec: ModelSpec = check_entity(store.session, "models", merged)
-    repo.models.set_model(store.session, model=model, capability=spec.capability, targets=spec.targets)
+    repo.models.set_model(store.session, model=model, spec=spec)
     store.commit()
     return ModelOut.of(model)
 

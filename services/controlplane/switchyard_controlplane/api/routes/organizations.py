@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
-from switchyard_common.config_schema import OrganizationSpec
+from switchyard_common.config_schema import OrganizationSpec, policy_document
 
 from ... import repo
 from ...deps import AdminDep, SessionDep, StoreDep
@@ -14,7 +14,9 @@ router = APIRouter(prefix="/organizations", tags=["organizations"])
 
 @router.post("", response_model=OrganizationOut, status_code=status.HTTP_201_CREATED)
 def create_organization(body: OrganizationSpec, store: StoreDep, _admin: AdminDep) -> OrganizationOut:
-    org = repo.organizations.create_organization(store.session, name=body.name, policy=body.policy)
+    org = repo.organizations.create_organization(
+        store.session, name=body.name, policy=policy_document(body.policy)
+    )
     store.commit()
     return OrganizationOut.of(org)
 
@@ -34,7 +36,7 @@ def update_organization(
     name: str, body: OrganizationUpdate, store: StoreDep, _admin: AdminDep
 ) -> OrganizationOut:
     org = repo.organizations.require_organization(store.session, name=name)
-    repo.organizations.update_organization(store.session, org=org, policy=body.policy)
+    repo.organizations.update_organization(store.session, org=org, policy=policy_document(body.policy))
     store.commit()
     return OrganizationOut.of(org)
 

@@ -25,6 +25,7 @@ _PLAIN_FIELDS = (
     "timeout_seconds",
     "connect_timeout_seconds",
     "models",
+    "enabled",
 )
 
 
