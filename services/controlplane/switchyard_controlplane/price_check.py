@@ -30,6 +30,9 @@ METERED_UNITS: Mapping[str, tuple[str, ...]] = {
     "tts": ("character",),
 }
 _FLAT_UNIT = "request"
+# Media answers that report tokens (gpt-image-1, gpt-4o-transcribe) may be priced by
+# those instead of their own unit (docs/billing.md): either set prices the model.
+_TOKEN_PRICED = {"image": ("input_token", "output_token"), "asr": ("input_token", "output_token")}
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,10 @@ def check_prices(
     found = []
     for name, capability, targets in models:
         wanted = METERED_UNITS.get(capability, ())
-        missing = _missing(priced.get(name, set()), wanted)
-        if not missing:
+        own = priced.get(name, set())
+        missing = _missing(own, wanted)
+        alternative = _TOKEN_PRICED.get(capability)
+        if not missing or (alternative is not None and not _missing(own, alternative)):
             continue
         unpriced_targets = [t for t in targets if _missing(priced.get(t, set()), missing)]
         if unpriced_targets or not targets:

@@ -2,7 +2,8 @@
 
 FastAPI serves the cold routes (models list, health, readiness, metrics, errors for
 unknown paths). The hot routes (`POST /v1/chat/completions`, `/v1/embeddings`,
-`/v1/messages`, `/v1/messages/count_tokens`, each also under `/openai/v1` and
+`/v1/messages`, `/v1/messages/count_tokens` and the media routes `/v1/images/*`,
+`/v1/audio/*`, `/v1/ocr`, `/v1/vision/segmentations`, each also under `/openai/v1` and
 `/anthropic/v1`) are dispatched to raw ASGI handlers in front of it: FastAPI's routing,
 request objects and streaming response add more CPU per call than the whole proxying
 work (docs/adr/006-data-plane-hot-path.md). Errors keep the caller's protocol.
@@ -34,8 +35,9 @@ from .deps import CallerKey, CurrentIndex, DataPlaneMetrics, Holder
 from .http_errors import error_response
 from .image_inline import AddressGuard, public_hosts_only
 from .index import IndexHolder, ModelRoute, SnapshotIndex
+from .media_routes import MediaHandler
 from .metrics import Metrics
-from .providers.base import Wire
+from .providers.base import MEDIA_OPERATIONS, Wire
 from .routing import Router
 from .side_routes import CountTokensHandler, EmbeddingsHandler
 from .upstream import Upstream
@@ -267,12 +269,14 @@ def create_app(
     chat = {
         p: ChatHandler(**common, protocol=p, image_guard=image_guard) for p in (Wire.OPENAI, Wire.ANTHROPIC)
     }
-    by_suffix = {
+    by_suffix: dict[str, CallHandler] = {
         "/chat/completions": chat[Wire.OPENAI],
         "/embeddings": handler(EmbeddingsHandler, Wire.OPENAI),
         "/messages": chat[Wire.ANTHROPIC],
         "/messages/count_tokens": handler(CountTokensHandler, Wire.ANTHROPIC),
     }
+    for operation in MEDIA_OPERATIONS:
+        by_suffix["/" + operation.value] = MediaHandler(**common, protocol=Wire.OPENAI, operation=operation)
     routes = {prefix + suffix: h for prefix in PREFIXES for suffix, h in by_suffix.items()}
     api = _build_api(holder, metrics, routes)
     api.state.governor = governor

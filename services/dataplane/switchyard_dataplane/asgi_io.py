@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from switchyard_common.errors import PayloadTooLarge
 
-__all__ = ["ClientGone", "Receive", "Scope", "Send", "read_body", "send_response"]
+__all__ = ["ClientGone", "Receive", "Scope", "Send", "read_body", "send_response", "watch_disconnect"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,3 +56,12 @@ async def send_response(
         headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
+    """Set `gone` when the caller disconnects (run as a task beside a streamed answer)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return

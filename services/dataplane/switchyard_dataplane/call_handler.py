@@ -87,12 +87,21 @@ def caller_trace_id(traceparent: bytes) -> str | None:
 class Incoming:
     """The request headers a handler needs, read in one pass over the scope."""
 
-    __slots__ = ("api_key", "authorization", "content_length", "forward_headers", "request_id", "traceparent")
+    __slots__ = (
+        "api_key",
+        "authorization",
+        "content_length",
+        "content_type",
+        "forward_headers",
+        "request_id",
+        "traceparent",
+    )
 
     def __init__(self, scope: Scope, forward: bool) -> None:
         self.authorization: bytes | None = None
         self.api_key: bytes | None = None
         self.content_length: bytes | None = None
+        self.content_type: bytes | None = None
         self.traceparent: bytes | None = None
         request_id: bytes | None = None
         forwarded: list[tuple[str, str]] = []
@@ -107,6 +116,8 @@ class Incoming:
                 request_id = value
             elif name == b"traceparent":
                 self.traceparent = value
+            elif name == b"content-type":
+                self.content_type = value
             elif forward and name in _ANTHROPIC_FORWARD:
                 forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
         self.forward_headers = tuple(forwarded)

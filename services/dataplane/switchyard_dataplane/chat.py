@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from switchyard_common.errors import UpstreamTimeout, UpstreamUnreachable
 
-from .asgi_io import Receive, Send, read_body
+from .asgi_io import Receive, Send, read_body, watch_disconnect
 from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, not_ready, request_id_header
 from .chat_request import parse_chat_body, parse_messages_body
 from .exchange import estimate_input_tokens, read_answer, stream_relay_for, upstream_request
@@ -112,7 +112,7 @@ class ChatHandler(CallHandler):
             }
         )
         gone = asyncio.Event()
-        watcher = asyncio.create_task(_watch_disconnect(receive, gone))
+        watcher = asyncio.create_task(watch_disconnect(receive, gone))
         outcome = "ok"
         try:
             async for chunk in response.chunks():
@@ -156,11 +156,3 @@ class ChatHandler(CallHandler):
         if record.audit is not None and tail:
             record.audit.response(tail)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
-
-
-async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            gone.set()
-            return

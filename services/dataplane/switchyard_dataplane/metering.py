@@ -101,7 +101,9 @@ def cost_of(rates: Mapping[str, float], units: CallUnits) -> float:
 
 def unpriced_units(rates: Mapping[str, float], units: CallUnits) -> tuple[str, ...]:
     """The price units `units` use that `rates` has no price for (then billed at 0);
-    empty when the call is fully priced. A `request` price prices any call."""
+    empty when the call is fully priced. A `request` price prices any call. A media call
+    whose answer also reported tokens (gpt-image-1, gpt-4o-transcribe) is priced when
+    either its media units or its tokens are."""
     if "request" in rates:
         return ()
     input_tokens = units.input_tokens
@@ -112,15 +114,19 @@ def unpriced_units(rates: Mapping[str, float], units: CallUnits) -> tuple[str, .
     output_tokens = units.output_tokens
     if "reasoning_token" in rates:
         output_tokens -= units.reasoning_tokens
-    used = (
-        ("input_token", input_tokens > 0),
-        ("output_token", output_tokens > 0),
+    tokens = (("input_token", input_tokens > 0), ("output_token", output_tokens > 0))
+    media = (
         ("image", units.images > 0),
         ("page", units.pages > 0),
         ("second", units.audio_seconds > 0),
         ("character", units.characters > 0),
     )
-    return tuple(unit for unit, uses in used if uses and unit not in rates)
+    token_gaps = [unit for unit, uses in tokens if uses and unit not in rates]
+    media_gaps = [unit for unit, uses in media if uses and unit not in rates]
+    both = any(uses for _, uses in tokens) and any(uses for _, uses in media)
+    if both and (not token_gaps or not media_gaps):
+        return ()
+    return (*token_gaps, *media_gaps)
 
 
 @dataclass(slots=True, frozen=True)

@@ -67,3 +67,9 @@ def test_message_names_model_units_and_targets() -> None:
             "calls are billed at 0"
         ),
     }
+
+
+def test_token_prices_price_image_and_asr_models_whose_answers_report_tokens() -> None:
+    tokens = [PricedEntry(m, u) for m in ("img", "asr", "ocr") for u in ("input_token", "output_token")]
+    found = _check([("img", "image", []), ("asr", "asr", []), ("ocr", "ocr", [])], tokens)
+    assert found == {"ocr": (("page",), ())}  # OCR answers report pages only

@@ -139,3 +139,18 @@ def test_unpriced_units_are_those_used_without_a_price(
 def test_a_partly_priced_call_is_flagged_and_billed_for_what_is_priced() -> None:
     bill = _record(PriceTable(per_million={"input_token": 2.0}, currency="USD"), TokenUsage(7, 3)).bill()
     assert (bill.cost, bill.unpriced) == (pytest.approx(14 / 1e6), True)
+
+
+def test_media_answers_with_tokens_are_priced_by_either_basis() -> None:
+    """gpt-image-1 and gpt-4o-transcribe report tokens besides images / seconds: a price
+    for either prices the call (both are billed when both are priced)."""
+    units = CallUnits(input_tokens=40, output_tokens=10, images=1)
+    assert unpriced_units({"image": 40_000.0}, units) == ()
+    assert unpriced_units({"input_token": 5.0, "output_token": 40.0}, units) == ()
+    assert unpriced_units({"input_token": 5.0}, units) == ("output_token", "image")
+    assert cost_of({"image": 40_000.0, "input_token": 5.0, "output_token": 40.0}, units) == pytest.approx(
+        (40_000 + 40 * 5 + 10 * 40) / 1e6
+    )
+    seconds = CallUnits(input_tokens=40, output_tokens=10, audio_seconds=3.0)
+    assert unpriced_units({"second": 100.0}, seconds) == ()
+    assert unpriced_units({"page": 1.0}, seconds) == ("input_token", "output_token", "second")

@@ -17,6 +17,7 @@ from switchyard_common.budget_state import NANO
 
 if TYPE_CHECKING:
     from ..index import ModelRoute, PriceTable, SnapshotIndex
+    from ..metering import CallUnits
 
 __all__ = [
     "INPUT_MARGIN",
@@ -51,18 +52,34 @@ def requested_output_tokens(payload: Mapping[str, Any], route: ModelRoute) -> in
     return route.max_output_tokens
 
 
-def worst_case_cost(rates: Mapping[str, float], input_tokens: int, output_tokens: int) -> float:
+def worst_case_cost(
+    rates: Mapping[str, float], input_tokens: int, output_tokens: int, media: CallUnits | None = None
+) -> float:
     """Upper bound of a call's cost: every input token at the dearest input-side rate,
-    every output token at the dearest output-side rate, plus the request price."""
+    every output token at the dearest output-side rate, the media units the request
+    asks for (images, pages, seconds, characters: media/requests.py), plus the request
+    price."""
     reserved_input = math.ceil(input_tokens * INPUT_MARGIN) + INPUT_SLACK if input_tokens else 0
     input_rate = max((rates.get(unit, 0.0) for unit in _INPUT_RATES), default=0.0)
     output_rate = max((rates.get(unit, 0.0) for unit in _OUTPUT_RATES), default=0.0)
     total = input_rate * reserved_input + output_rate * output_tokens + rates.get("request", 0.0)
+    if media is not None:
+        total += (
+            rates.get("image", 0.0) * media.images
+            + rates.get("page", 0.0) * media.pages
+            + rates.get("second", 0.0) * media.audio_seconds
+            + rates.get("character", 0.0) * media.characters
+        )
     return total / 1e6
 
 
 def reservation_prices(
-    index: SnapshotIndex, route: ModelRoute, now: float, input_tokens: int, output_tokens: int
+    index: SnapshotIndex,
+    route: ModelRoute,
+    now: float,
+    input_tokens: int,
+    output_tokens: int,
+    media: CallUnits | None = None,
 ) -> PriceTable | None:
     """The prices a reservation uses: the public model's; without one, the dearest of
     its targets' prices (any of them may answer). None when nothing is priced."""
@@ -75,7 +92,7 @@ def reservation_prices(
         table = index.price_at(f"{target.runtime.slug}/{target.upstream_model}", now)
         if table is None or not table.per_million:
             continue
-        cost = worst_case_cost(table.per_million, input_tokens, output_tokens)
+        cost = worst_case_cost(table.per_million, input_tokens, output_tokens, media)
         if cost > dearest_cost:
             dearest, dearest_cost = table, cost
     return dearest

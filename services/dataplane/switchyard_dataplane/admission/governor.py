@@ -37,6 +37,7 @@ from .scopes import check_client_address, scope_shadow
 
 if TYPE_CHECKING:
     from ..index import KeyRecord, ModelRoute, SnapshotIndex, Target
+    from ..metering import CallUnits
     from ..usage_events import CallRecord
 
 __all__ = ["Governor", "Ticket"]
@@ -113,12 +114,14 @@ class Governor:
         route: ModelRoute,
         payload: Mapping[str, Any],
         estimate_input: Callable[[], int],
+        media: CallUnits | None = None,
     ) -> None:
         """Admit the call or raise (403 scope/unpriced, 429 limit/budget, 503 when Redis
         is unreachable and the org fails closed). Sets `record.admission` when something
         was charged, and the x-ratelimit-* headers of the answer. `payload` is the
         request (its max_tokens bounds a budget reservation); `estimate_input` counts its
-        input tokens, called only when a rule needs them."""
+        input tokens, called only when a rule needs them; `media` is the most a media call
+        can be billed for in its own units (images, pages, seconds, characters)."""
         key = record.key
         shadow = record.shadow_refusals
         scope_shadow(key, route, shadow)
@@ -140,7 +143,7 @@ class Governor:
             or route.target_quotas
         ):
             record.input_estimate = max(0, estimate_input())
-        plan = self._plan(index, record, route, payload)
+        plan = self._plan(index, record, route, payload, media)
         if plan.empty:
             return
         verdict, limiter = await self._run(plan, org.on_redis_failure)
@@ -176,6 +179,7 @@ class Governor:
         record: CallRecord,
         route: ModelRoute,
         payload: Mapping[str, Any],
+        media: CallUnits | None = None,
     ) -> Plan:
         key: KeyRecord = record.key
         org = key.org
@@ -197,8 +201,10 @@ class Governor:
             now = record.ts
             # Only chat models answer with tokens; an embedding's cost is its input.
             max_output = requested_output_tokens(payload, route) if route.capability == "llm" else 0
-            prices = reservation_prices(index, route, now, tokens, max_output)
-            worst = worst_case_cost(prices.per_million, tokens, max_output) if prices is not None else 0.0
+            prices = reservation_prices(index, route, now, tokens, max_output, media)
+            worst = (
+                worst_case_cost(prices.per_million, tokens, max_output, media) if prices is not None else 0.0
+            )
             for scope, owner, budget, owner_shadow in budgets:
                 if prices is not None and prices.currency != budget.currency:
                     continue  # costs in another currency never reach this budget (docs/limits.md)

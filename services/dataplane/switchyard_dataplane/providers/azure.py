@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from .base import ApiFormat, Operation
+from .base import MEDIA_OPERATIONS, ApiFormat, Operation
 from .openai_compat import OpenAICompatAdapter
 
 __all__ = ["DEFAULT_API_VERSION", "AzureOpenAIAdapter"]
@@ -20,6 +20,7 @@ __all__ = ["DEFAULT_API_VERSION", "AzureOpenAIAdapter"]
 DEFAULT_API_VERSION = "2024-10-21"
 _DEFAULT_PATH = "/openai/deployments/{deployment}/chat/completions"
 _DEPLOYMENT = "{deployment}"
+_AZURE_MEDIA = tuple(op for op in MEDIA_OPERATIONS if op not in (Operation.OCR, Operation.SEGMENTATIONS))
 
 
 class AzureOpenAIAdapter(OpenAICompatAdapter):
@@ -36,7 +37,11 @@ class AzureOpenAIAdapter(OpenAICompatAdapter):
         path, sep, query = chat.partition("?")
         urls: dict[str, str] = {Operation.CHAT: chat}
         if path.endswith("/chat/completions"):
-            urls[Operation.EMBEDDINGS] = path.removesuffix("chat/completions") + "embeddings" + sep + query
+            root = path.removesuffix("chat/completions")
+            urls[Operation.EMBEDDINGS] = root + "embeddings" + sep + query
+            # Azure serves images and audio on the deployment; OCR and segmentation it does not.
+            for operation in _AZURE_MEDIA:
+                urls[operation] = root + operation.value + sep + query
         return urls
 
     def url_for(self, url: str, upstream_model: str) -> str:

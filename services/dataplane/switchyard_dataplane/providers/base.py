@@ -24,6 +24,7 @@ __all__ = [
     "ApiFormat",
     "ChatCall",
     "LocalResponse",
+    "MEDIA_OPERATIONS",
     "Operation",
     "ProviderAdapter",
     "ProviderRuntime",
@@ -56,6 +57,28 @@ class Operation(StrEnum):
     CHAT = "chat"
     EMBEDDINGS = "embeddings"
     COUNT_TOKENS = "count_tokens"
+    # Media operations (media_routes.py): OpenAI's paths, Mistral's OCR, and the
+    # gateway's own segmentation route; the value is the path after `/v1/`.
+    IMAGES_GENERATIONS = "images/generations"
+    IMAGES_EDITS = "images/edits"
+    IMAGES_VARIATIONS = "images/variations"
+    AUDIO_TRANSCRIPTIONS = "audio/transcriptions"
+    AUDIO_TRANSLATIONS = "audio/translations"
+    AUDIO_SPEECH = "audio/speech"
+    OCR = "ocr"
+    SEGMENTATIONS = "vision/segmentations"
+
+
+MEDIA_OPERATIONS = (
+    Operation.IMAGES_GENERATIONS,
+    Operation.IMAGES_EDITS,
+    Operation.IMAGES_VARIATIONS,
+    Operation.AUDIO_TRANSCRIPTIONS,
+    Operation.AUDIO_TRANSLATIONS,
+    Operation.AUDIO_SPEECH,
+    Operation.OCR,
+    Operation.SEGMENTATIONS,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -171,6 +194,20 @@ class ProviderAdapter(Protocol):
     ) -> UpstreamRequest | None:
         """A non-chat operation passed through (embeddings, count_tokens); None when the
         provider cannot serve it for callers of `call.protocol`."""
+        ...
+
+    def media_request(
+        self,
+        runtime: ProviderRuntime,
+        operation: str,
+        body: bytes,
+        content_type: str,
+        upstream_model: str,
+        stream: bool,
+    ) -> UpstreamRequest | None:
+        """A media call (images, audio, ocr, segmentation) whose `body` (of
+        `content_type`, the upstream model already in it) is sent as it is; None when
+        the provider does not serve `operation`."""
         ...
 
     def parse_response(self, body: bytes) -> TokenUsage | None: ...

@@ -136,6 +136,28 @@ class HttpAdapter:
             strip_usage=False,
         )
 
+    def media_request(
+        self,
+        runtime: ProviderRuntime,
+        operation: str,
+        body: bytes,
+        content_type: str,
+        upstream_model: str,
+        stream: bool,
+    ) -> UpstreamRequest | None:
+        url = runtime.urls.get(operation)
+        if url is None:
+            return None
+        # The caller's content type (a multipart body's boundary is in it) replaces JSON's.
+        headers = tuple((n, v) for n, v in runtime.headers if n != "content-type")
+        return UpstreamRequest(
+            url=self.url_for(url, upstream_model),
+            headers=(("content-type", content_type), *headers),
+            body=body,
+            stream=stream,
+            strip_usage=False,
+        )
+
     def parse_response(self, body: bytes) -> TokenUsage | None:
         return self.usage_reader.from_body(body)
 

@@ -11,7 +11,7 @@ import orjson
 
 from ..jsonsplice import insert_first_member, replace_top_level_string
 from ..protocols.openai_wire import usage_from_openai
-from .base import ApiFormat, ChatCall, Operation, ProviderRuntime, UpstreamRequest, Wire
+from .base import MEDIA_OPERATIONS, ApiFormat, ChatCall, Operation, ProviderRuntime, UpstreamRequest, Wire
 from .http_adapter import (
     MAX_ERROR_MESSAGE,
     HttpAdapter,
@@ -102,7 +102,11 @@ class OpenAICompatAdapter(HttpAdapter):
             if chat.endswith("/chat/completions")
             else v1 + "/embeddings"
         )
-        return {Operation.CHAT: chat, Operation.EMBEDDINGS: embeddings}
+        # Media operations sit beside embeddings (OpenAI's paths; vLLM, LocalAI and
+        # Mistral's OCR follow them).
+        root = embeddings.removesuffix("embeddings")
+        media: dict[str, str] = {op: root + op.value for op in MEDIA_OPERATIONS}
+        return {Operation.CHAT: chat, Operation.EMBEDDINGS: embeddings, **media}
 
     def build_request(
         self,

@@ -1,0 +1,179 @@
+"""Media calls for OpenAI callers: image generation, edits and variations, audio
+transcription, translation and speech, OCR (Mistral's wire format) and segmentation
+(the gateway's own). Bodies pass through to OpenAI-protocol providers with only the
+model replaced (media/requests.py); each call is metered in its capability's unit —
+images, pages, seconds of audio, characters — read from the answer where the upstream
+reports it (media/answers.py) and reserved against budgets beforehand at the most the
+request can cost.
+
+Whole answers (images, transcripts, OCR, segmentation) are read once to meter them;
+speech audio and streamed transcripts are relayed chunk by chunk, metered from the
+request (characters, the upload's duration).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, ClassVar
+
+from switchyard_common.errors import InvalidRequest, SwitchyardError, UpstreamTimeout, UpstreamUnreachable
+
+from .asgi_io import Receive, Send, read_body, watch_disconnect
+from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, request_id_header
+from .index import SnapshotIndex, Target
+from .media.answers import MediaUnits, units_of_answer, units_of_stream
+from .media.requests import MediaCall, parse_media
+from .protocols.ir import TokenUsage
+from .providers.base import Operation, UpstreamRequest, Wire
+from .upstream import UpstreamResponse
+from .usage_events import CallRecord, billing_prices
+
+__all__ = ["MediaHandler"]
+
+_NO_TOKENS = lambda: 0  # noqa: E731  media calls carry no prompt to count up front
+
+
+def _is_text(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind.startswith("text/") or kind.endswith("json")
+
+
+class MediaHandler(CallHandler):
+    route_names: ClassVar[dict[str, str]] = {Wire.OPENAI: "media"}
+
+    def __init__(self, *, operation: Operation, **common: Any) -> None:
+        super().__init__(**common)
+        self.operation = operation
+        # Metrics label: images_generations, audio_speech, ocr, vision_segmentations, ...
+        self.route = operation.value.replace("/", "_")
+
+    async def _handle(
+        self, index: SnapshotIndex, record: CallRecord, incoming: Incoming, receive: Receive, send: Send
+    ) -> None:
+        raw = await read_body(receive, self._max_body)
+        content_type = incoming.content_type.decode("latin-1") if incoming.content_type else ""
+        call = parse_media(self.operation, raw, content_type)
+        if record.audit is not None:
+            record.audit.request(call.audit_body())
+        record.model = call.model
+        record.stream = call.stream
+        route = index.route_for(record.key, call.model)
+        if route.capability != call.capability:
+            raise InvalidRequest(
+                f"the model '{call.model}' is a {route.capability} model; "
+                f"/v1/{self.operation.value} serves {call.capability} models",
+                code="model_capability_mismatch",
+                param="model",
+            )
+        record.capability = route.capability
+        record.prices = index.prices_for(route.name)
+        await self._governor.admit(index, record, route, call.payload, _NO_TOKENS, call.expected)
+
+        def unsupported(target: Target) -> SwitchyardError:
+            return InvalidRequest(
+                f"the model '{call.model}' is served by provider '{target.runtime.slug}' "
+                f"({target.runtime.api_format}), which cannot serve /v1/{self.operation.value}",
+                code="unsupported_operation",
+                param="model",
+            )
+
+        async def build(t: Target) -> UpstreamRequest | None:
+            runtime = t.runtime
+            body = call.body_for(t.upstream_model)
+            return runtime.adapter.media_request(
+                runtime, self.operation, body, call.content_type, t.upstream_model, call.stream
+            )
+
+        target, _, response, attempt_started = await self._call_targets(
+            call.as_call(), record, self._plan(index, record, route), build, unsupported
+        )
+        record.prices = billing_prices(index, route.name, target, record.ts)
+        if call.stream:
+            await self._relay(call, record, target, response, receive, send, attempt_started)
+            return
+        body = await self._read_body(record, target, response, attempt_started)
+        answer_type = response.content_type or "application/json"
+        _meter(record, units_of_answer(call, body, answer_type))
+        await self._send_body(record, send, response.status, [(b"content-type", answer_type.encode())], body)
+
+    async def _relay(
+        self,
+        call: MediaCall,
+        record: CallRecord,
+        target: Target,
+        response: UpstreamResponse,
+        receive: Receive,
+        send: Send,
+        attempt_started: float,
+    ) -> None:
+        """Speech audio or a streamed transcript, chunk by chunk as the upstream sends it."""
+        content_type = response.content_type or "application/octet-stream"
+        text = _is_text(content_type)
+        record.status = response.status
+        self._metrics.request(self.route, response.status)
+        record.responded = True
+        # The upstream produced the answer: it is billed even if the caller leaves early.
+        _meter(record, units_of_stream(call))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (b"content-type", content_type.encode()),
+                    (b"cache-control", b"no-cache"),
+                    *record.response_headers,
+                    request_id_header(),
+                ],
+            }
+        )
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(watch_disconnect(receive, gone))
+        outcome = "ok"
+        size = 0
+        try:
+            async for chunk in response.chunks():
+                if not chunk:
+                    continue
+                if record.ttfb is None:
+                    record.ttfb = time.perf_counter()
+                size += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if text and record.audit is not None:
+                    record.audit.response(chunk)
+                if gone.is_set():
+                    outcome = "client_closed"
+                    break
+        except UpstreamTimeout:
+            outcome = "timeout"
+        except UpstreamUnreachable:
+            outcome = "unreachable"
+        finally:
+            watcher.cancel()
+            await response.aclose()
+        if not text and record.audit is not None:
+            # Audio is not kept in the audit log: what it was and how much of it.
+            record.audit.response(f"[{content_type}, {size} bytes]".encode())
+        self._attempt(
+            record, target, "ok" if outcome == "client_closed" else outcome, attempt_started, response.status
+        )
+        if outcome == "client_closed":
+            record.status = CLIENT_CLOSED
+            record.error_type = "client_closed"
+            return
+        if outcome != "ok":
+            # Headers are gone already: the caller sees the answer end early.
+            record.error_type = "upstream_stream_interrupted"
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _meter(record: CallRecord, units: MediaUnits) -> None:
+    record.images = units.images
+    record.pages = units.pages
+    record.audio_seconds = units.audio_seconds
+    record.characters = units.characters
+    if units.usage is not None:
+        record.usage = units.usage
+    elif units.estimated:
+        # No tokens; marks the event's units as the gateway's estimate, not the upstream's.
+        record.usage = TokenUsage(estimated=True)
