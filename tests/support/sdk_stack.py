@@ -124,7 +124,13 @@ USAGE_COLUMNS = (
 )
 
 
-def wait_for_row_since(stack: SplitStack, model: str, since: float, timeout: float = 15.0) -> dict[str, Any]:
+def wait_for_row_since(
+    stack: SplitStack,
+    model: str,
+    since: float,
+    timeout: float = 15.0,
+    columns: tuple[str, ...] = USAGE_COLUMNS,
+) -> dict[str, Any]:
     """The usage row of the call to `model` received after `since` (Unix seconds), once
     ingested. Counting rows instead would be fooled by an earlier call's row that is
     ingested late."""
@@ -134,12 +140,12 @@ def wait_for_row_since(stack: SplitStack, model: str, since: float, timeout: flo
     while True:
         with psycopg.connect(stack.pg_url) as conn:
             row = conn.execute(
-                f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage_events"
+                f"SELECT {', '.join(columns)} FROM usage_events"
                 " WHERE model = %s AND ts >= to_timestamp(%s) ORDER BY ts DESC LIMIT 1",
                 (model, since),
             ).fetchone()
         if row is not None:
-            return dict(zip(USAGE_COLUMNS, row, strict=True))
+            return dict(zip(columns, row, strict=True))
         if time.monotonic() > deadline:
             raise AssertionError(f"no usage row for {model!r} since {since}")
         time.sleep(0.1)

@@ -254,8 +254,11 @@ class CallHandler:
 
     async def _send_error(self, send: Send, exc: SwitchyardError, record: CallRecord | None = None) -> None:
         status, headers, body = error_response(exc, self.protocol)
-        if record is not None and record.audit is not None:
-            record.audit.response(body)
+        if record is not None:
+            # An admitted call's x-ratelimit-* headers come with its answer, errors too.
+            headers.extend(record.response_headers)
+            if record.audit is not None:
+                record.audit.response(body)
         self._metrics.request(self.route, status)
         headers.append(request_id_header())
         await send_response(send, status, headers, body)

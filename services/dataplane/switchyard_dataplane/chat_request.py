@@ -11,12 +11,21 @@ from switchyard_common.errors import InvalidRequest
 
 from .providers.base import ChatCall, Wire
 
-__all__ = ["parse_chat_body", "parse_count_tokens_body", "parse_embeddings_body", "parse_messages_body"]
+__all__ = [
+    "invalid_type",
+    "json_object",
+    "model_field",
+    "parse_chat_body",
+    "parse_count_tokens_body",
+    "parse_embeddings_body",
+    "parse_messages_body",
+    "required_field",
+]
 
 Headers = tuple[tuple[str, str], ...]
 
 
-def _object(raw: bytes) -> dict[str, Any]:
+def json_object(raw: bytes) -> dict[str, Any]:
     try:
         payload = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -26,7 +35,7 @@ def _object(raw: bytes) -> dict[str, Any]:
     return payload
 
 
-def _required(payload: dict[str, Any], param: str, message: str = "") -> Any:
+def required_field(payload: dict[str, Any], param: str, message: str = "") -> Any:
     """A top-level field that must be present (null counts as absent)."""
     value = payload.get(param)
     if value is None:
@@ -36,24 +45,24 @@ def _required(payload: dict[str, Any], param: str, message: str = "") -> Any:
     return value
 
 
-def _invalid_type(message: str, param: str) -> InvalidRequest:
+def invalid_type(message: str, param: str) -> InvalidRequest:
     return InvalidRequest(message, code="invalid_type", param=param)
 
 
-def _model(payload: dict[str, Any]) -> str:
-    model = _required(payload, "model")
+def model_field(payload: dict[str, Any]) -> str:
+    model = required_field(payload, "model")
     if not isinstance(model, str) or not model:
-        raise _invalid_type("'model' must be a non-empty string", "model")
+        raise invalid_type("'model' must be a non-empty string", "model")
     return model
 
 
 def _messages(payload: dict[str, Any]) -> None:
-    messages = _required(payload, "messages")
+    messages = required_field(payload, "messages")
     if not isinstance(messages, list) or not messages:
-        raise _invalid_type("'messages' must be a non-empty array", "messages")
+        raise invalid_type("'messages' must be a non-empty array", "messages")
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise _invalid_type(f"messages[{i}] must be an object with a string 'role'", "messages")
+            raise invalid_type(f"messages[{i}] must be an object with a string 'role'", "messages")
 
 
 def _stream(payload: dict[str, Any]) -> bool:
@@ -61,20 +70,20 @@ def _stream(payload: dict[str, Any]) -> bool:
     if stream is None:
         return False
     if not isinstance(stream, bool):
-        raise _invalid_type("'stream' must be a boolean", "stream")
+        raise invalid_type("'stream' must be a boolean", "stream")
     return stream
 
 
 def parse_chat_body(raw: bytes) -> ChatCall:
     """An OpenAI `POST /v1/chat/completions` body."""
-    payload = _object(raw)
-    model = _model(payload)
+    payload = json_object(raw)
+    model = model_field(payload)
     _messages(payload)
     stream = _stream(payload)
     has_options = "stream_options" in payload
     options = payload.get("stream_options")
     if options is not None and not isinstance(options, dict):
-        raise _invalid_type("'stream_options' must be an object", "stream_options")
+        raise invalid_type("'stream_options' must be an object", "stream_options")
     wants_usage = bool(options.get("include_usage")) if options else False
     return ChatCall(
         raw_body=raw,
@@ -89,12 +98,12 @@ def parse_chat_body(raw: bytes) -> ChatCall:
 def parse_messages_body(raw: bytes, forward_headers: Headers = ()) -> ChatCall:
     """An Anthropic `POST /v1/messages` body (max_tokens is required, as Anthropic's API
     requires it). Anthropic streams always carry usage."""
-    payload = _object(raw)
-    model = _model(payload)
+    payload = json_object(raw)
+    model = model_field(payload)
     _messages(payload)
-    max_tokens = _required(payload, "max_tokens", "max_tokens: Field required")
+    max_tokens = required_field(payload, "max_tokens", "max_tokens: Field required")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise _invalid_type("max_tokens: must be a positive integer", "max_tokens")
+        raise invalid_type("max_tokens: must be a positive integer", "max_tokens")
     return ChatCall(
         raw_body=raw,
         payload=payload,
@@ -109,8 +118,8 @@ def parse_messages_body(raw: bytes, forward_headers: Headers = ()) -> ChatCall:
 
 def parse_count_tokens_body(raw: bytes, forward_headers: Headers = ()) -> ChatCall:
     """An Anthropic `POST /v1/messages/count_tokens` body."""
-    payload = _object(raw)
-    model = _model(payload)
+    payload = json_object(raw)
+    model = model_field(payload)
     _messages(payload)
     return ChatCall(
         raw_body=raw,
@@ -126,11 +135,11 @@ def parse_count_tokens_body(raw: bytes, forward_headers: Headers = ()) -> ChatCa
 
 def parse_embeddings_body(raw: bytes) -> ChatCall:
     """An OpenAI `POST /v1/embeddings` body."""
-    payload = _object(raw)
-    model = _model(payload)
-    given = _required(payload, "input", "you must provide an input parameter")
+    payload = json_object(raw)
+    model = model_field(payload)
+    given = required_field(payload, "input", "you must provide an input parameter")
     if not isinstance(given, str | list) or (isinstance(given, list) and not given):
-        raise _invalid_type("'input' must be a string or a non-empty array", "input")
+        raise invalid_type("'input' must be a string or a non-empty array", "input")
     return ChatCall(
         raw_body=raw,
         payload=payload,

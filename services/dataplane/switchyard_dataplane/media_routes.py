@@ -31,7 +31,10 @@ from .usage_events import CallRecord, billing_prices
 
 __all__ = ["MediaHandler"]
 
-_NO_TOKENS = lambda: 0  # noqa: E731  media calls carry no prompt to count up front
+
+def _no_prompt_tokens() -> int:
+    """Media calls carry no prompt for token limits to count up front."""
+    return 0
 
 
 def _is_text(content_type: str) -> bool:
@@ -68,7 +71,7 @@ class MediaHandler(CallHandler):
             )
         record.capability = route.capability
         record.prices = index.prices_for(route.name)
-        await self._governor.admit(index, record, route, call.payload, _NO_TOKENS, call.expected)
+        await self._governor.admit(index, record, route, call.payload, _no_prompt_tokens, call.expected)
 
         def unsupported(target: Target) -> SwitchyardError:
             return InvalidRequest(

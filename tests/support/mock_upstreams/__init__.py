@@ -1,5 +1,6 @@
 """Mock upstreams of every protocol the gateway speaks to (OpenAI chat + embeddings,
-Azure OpenAI, Anthropic Messages, Gemini), in one real HTTP server.
+OpenAI media (images, audio) with Mistral OCR and segmentation, Azure OpenAI, Anthropic
+Messages, Gemini), in one real HTTP server.
 
 Behaviour is deterministic and the same in every protocol (see `behaviour.py`).
 Run: python -m tests.support.mock_upstreams --port N

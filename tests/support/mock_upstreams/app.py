@@ -3,9 +3,18 @@ so any base URL / api_path prefix works (Azure deployment paths included):
 
   .../chat/completions                      OpenAI (Azure when under /openai/deployments/{d}/)
   .../embeddings                            OpenAI embeddings
+  .../images/generations|edits|variations   OpenAI images (edits, variations: multipart)
+  .../audio/transcriptions|translations     OpenAI speech to text (multipart)
+  .../audio/speech                          OpenAI text to speech (binary audio, in chunks)
+  .../ocr                                   Mistral OCR
+  .../vision/segmentations                  segmentation (the gateway's format)
+                                            (every media route: Azure too, under
+                                            /openai/deployments/{d}/; see openai_media.py)
   .../messages, .../messages/count_tokens   Anthropic
   .../models/{model}:generateContent        Gemini (also :streamGenerateContent, :countTokens)
-  GET /_requests, DELETE /_requests         what was received (path, query, headers, body)
+  GET /_requests, DELETE /_requests         what was received (path, query, headers, body;
+                                            a multipart body as its fields and each file's
+                                            name, content type, size and SHA-256)
   GET /_images/pixel.png                    a 1x1 PNG (an image URL the gateway can fetch)
   GET /_health                              liveness
 """
@@ -13,7 +22,6 @@ so any base URL / api_path prefix works (Azure deployment paths included):
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import re
 from collections.abc import Callable
@@ -24,18 +32,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import anthropic_messages, gemini, openai_chat
+from . import anthropic_messages, gemini, openai_chat, openai_media
 from .behaviour import MockInvalid, MockUnauthorized, error_status, slow_seconds
+from .openai_media import PIXEL_PNG
 
 RECEIVED: list[dict[str, Any]] = []
-PIXEL_PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
 
 _AZURE = re.compile(r"/openai/deployments/([^/]+)/")
 _GEMINI = re.compile(r"/models/([^/:]+):(generateContent|streamGenerateContent|countTokens)$")
 
 ErrorBody = Callable[[int, str], dict[str, Any]]
+
+
+def _append(request: Request, body: Any, raw: str) -> None:
+    RECEIVED.append(
+        {
+            "method": request.method,
+            "path": request.url.path,
+            "query": dict(request.query_params),
+            "headers": dict(request.headers),
+            "body": body,
+            "raw": raw,
+        }
+    )
 
 
 async def _record(request: Request) -> Any:
@@ -44,19 +63,17 @@ async def _record(request: Request) -> Any:
         body: Any = json.loads(raw) if raw else None
     except ValueError:
         body = None
-    RECEIVED.append(
-        {
-            "method": request.method,
-            "path": request.url.path,
-            "query": dict(request.query_params),
-            "headers": dict(request.headers),
-            "body": body,
-            "raw": raw.decode("utf-8", "replace"),
-        }
-    )
+    _append(request, body, raw.decode("utf-8", "replace"))
     if raw and body is None:
         raise MockInvalid("We could not parse the JSON body of your request.")
     return body
+
+
+async def _record_media(request: Request, kind: str) -> openai_media.MediaRequest:
+    """Read and record a media request (a form as its fields and file descriptions)."""
+    media = await openai_media.read(request, kind)
+    _append(request, media.recorded(), media.raw)
+    return media
 
 
 def _sse(generator: Any) -> StreamingResponse:
@@ -126,8 +143,9 @@ async def dispatch(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "mock-upstream", "object": "model"}]})
 
     gemini_match = _GEMINI.search(path)
+    media_kind = openai_media.kind_of(path)
     error_body: ErrorBody
-    if path.endswith("/chat/completions") or path.endswith("/embeddings"):
+    if path.endswith("/chat/completions") or path.endswith("/embeddings") or media_kind:
         error_body = openai_chat.error_body
     elif path.endswith("/messages") or path.endswith("/messages/count_tokens"):
         error_body = anthropic_messages.error_body
@@ -137,7 +155,8 @@ async def dispatch(request: Request) -> Response:
         return JSONResponse(openai_chat.error_body(404, f"no mock route for {path}"), status_code=404)
 
     try:
-        body = await _record(request)
+        media = await _record_media(request, media_kind) if media_kind else None
+        body = media.recorded() if media else await _record(request)
         model = _model_hint(body, path)
         status = error_status(model)
         if status is not None:
@@ -149,7 +168,13 @@ async def dispatch(request: Request) -> Response:
         if error_body is anthropic_messages.error_body:
             return await _anthropic(request, body)
         azure = _AZURE.search(path)
-        return await _openai(request, body, azure.group(1) if azure else None)
+        deployment = azure.group(1) if azure else None
+        if media is not None:
+            query = dict(request.query_params)
+            openai_chat.check_auth(dict(request.headers), azure=deployment is not None, query=query)
+            base_url = str(request.base_url)
+            return await openai_media.respond(media, azure_deployment=deployment, base_url=base_url)
+        return await _openai(request, body, deployment)
     except MockUnauthorized as exc:
         status = 403 if gemini_match else 401
         return JSONResponse(error_body(status, str(exc)), status_code=status)

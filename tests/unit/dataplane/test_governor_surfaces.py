@@ -173,3 +173,17 @@ async def test_a_shadowed_concurrency_limit_admits_calls_in_flight() -> None:
         release.set()
         assert [(await c).status_code for c in calls] == [200, 200]
         assert sorted(tuple(e.shadow_refusals) for e in gw.events) == [(), ("key.concurrency",)]
+
+
+async def test_an_upstream_error_answer_carries_the_rate_limit_headers_too() -> None:
+    snap = _snapshot()
+    snap.keys[0].limits.rpm = 5
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"error": {"message": "boom", "type": "server_error"}})
+
+    async with governed_gateway(snap, upstream=failing) as gw:
+        response = await gw.client.post("/v1/chat/completions", content=chat_body(), headers=AUTH)
+        assert response.status_code == 500
+        assert response.headers["x-ratelimit-limit-requests"] == "5"
+        assert response.headers["x-ratelimit-remaining-requests"] == "4"

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from switchyard_common.errors import InvalidRequest
 
-from ..chat_request import _invalid_type, _model, _object, _required
+from ..chat_request import invalid_type, json_object, model_field, required_field
 from ..jsonsplice import replace_top_level_string
 from ..metering import CallUnits
 from ..providers.base import ChatCall, Operation, Wire
@@ -107,20 +107,20 @@ def _count(value: Any, param: str, *, form: bool = False) -> int:
     if form and isinstance(value, str):
         value = int(value) if value.strip().isdigit() else value
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_IMAGES:
-        raise _invalid_type(f"'{param}' must be an integer from 1 to {_MAX_IMAGES}", param)
+        raise invalid_type(f"'{param}' must be an integer from 1 to {_MAX_IMAGES}", param)
     return value
 
 
 def _text(payload: dict[str, Any], param: str) -> str:
-    value = _required(payload, param)
+    value = required_field(payload, param)
     if not isinstance(value, str) or not value:
-        raise _invalid_type(f"'{param}' must be a non-empty string", param)
+        raise invalid_type(f"'{param}' must be a non-empty string", param)
     return value
 
 
 def _json_call(operation: str, raw: bytes, content_type: str) -> MediaCall:
-    payload = _object(raw)
-    model = _model(payload)
+    payload = json_object(raw)
+    model = model_field(payload)
     capability = CAPABILITY[operation]
     common: dict[str, Any] = {
         "operation": operation,
@@ -147,12 +147,12 @@ def _json_call(operation: str, raw: bytes, content_type: str) -> MediaCall:
             **common, stream=True, expected=CallUnits(characters=characters), characters=characters
         )
     if operation == Operation.OCR:
-        document = _required(payload, "document")
+        document = required_field(payload, "document")
         if not isinstance(document, dict):
-            raise _invalid_type("'document' must be an object", "document")
+            raise invalid_type("'document' must be an object", "document")
         pages = payload.get("pages")
         if pages is not None and not isinstance(pages, list):
-            raise _invalid_type("'pages' must be an array of page numbers", "pages")
+            raise invalid_type("'pages' must be an array of page numbers", "pages")
         # Without a page list the page count is known only from the answer.
         return MediaCall(**common, stream=False, expected=CallUnits(pages=len(pages) if pages else 1))
     # Segmentation: one image, or several.
@@ -163,14 +163,14 @@ def _json_call(operation: str, raw: bytes, content_type: str) -> MediaCall:
     elif isinstance(images, list) and images and all(isinstance(i, str) and i for i in images):
         count = len(images)
     else:
-        raise _invalid_type("'images' must be a non-empty array of image URLs or data URIs", "images")
+        raise invalid_type("'images' must be a non-empty array of image URLs or data URIs", "images")
     return MediaCall(**common, stream=False, expected=CallUnits(images=count), input_images=count)
 
 
 def _form_call(operation: str, raw: bytes, content_type: str) -> MediaCall:
     form = parse_form(raw, content_type)
     fields = form.fields()
-    model = _model(fields)
+    model = model_field(fields)
     common: dict[str, Any] = {
         "operation": operation,
         "capability": CAPABILITY[operation],

@@ -1,0 +1,625 @@
+"""OpenAI media endpoints in the real wire formats: images (generations, edits,
+variations) and audio (transcriptions, translations, speech); plus Mistral OCR
+(`.../ocr`) and the gateway's segmentation format (`.../vision/segmentations`). Azure
+deployment paths (`/openai/deployments/{d}/images/generations?api-version=...`) answer
+the same, the deployment standing in for a missing `model`.
+
+A multipart request is recorded as its form fields plus, per file field, each file's
+name, content type, size and SHA-256, never its bytes (`MediaRequest.recorded`).
+
+Answers are deterministic:
+  images      one 1x1 PNG per item (`b64_json`, or a URL on this mock); `revised_prompt`
+              for dall-e-3*; gpt-image* always b64_json, with token `usage` (input: prompt
+              words + 85 per input image; output: per image, by quality and size)
+  transcribe  "transcript of <file> (<duration> s)"; the duration is read from a WAV
+              header (stdlib `wave`), else size / 16,000 B/s; json usage by duration (whole
+              seconds, rounded up), or by tokens for gpt-4o* (10 audio tokens per second);
+              translations carry no usage, as OpenAI's do
+  speech      `speech_audio(input, format)`: 50 ms of audio per character, relayed in
+              chunks of `SPEECH_CHUNK` bytes
+  ocr         one page per entry of `pages`, else N for a URL naming "...-N-pages...",
+              else 1 for an image and 2 for a document
+  segment     per input image, one mask per point, else per comma-separated prompt label
+  no-usage*   no usage / usage_info
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import io
+import json
+import math
+import mimetypes
+import re
+import struct
+import time
+import wave
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from .behaviour import IMAGE_PROMPT_TOKENS, MockInvalid, word_count
+
+__all__ = [
+    "KINDS",
+    "PIXEL_PNG",
+    "SPEECH_CHUNK",
+    "MediaRequest",
+    "audio_duration",
+    "kind_of",
+    "read",
+    "respond",
+    "speech_audio",
+]
+
+PIXEL_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+KINDS = (
+    "images/generations",
+    "images/edits",
+    "images/variations",
+    "audio/transcriptions",
+    "audio/translations",
+    "audio/speech",
+    "ocr",
+    "vision/segmentations",
+)
+_MULTIPART_KINDS = frozenset(
+    {"images/edits", "images/variations", "audio/transcriptions", "audio/translations"}
+)
+_IMAGE_SIZES = ("256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto")
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+# gpt-image-1 output tokens per 1024x1024 image; the oblong sizes cost 1.5 times as much.
+_GPT_IMAGE_TOKENS = {"low": 272, "medium": 1056, "high": 4160}
+_AUDIO_EXTENSIONS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
+_TRANSCRIPT_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+ASSUMED_BYTES_PER_SECOND = 16_000  # a 128 kbit/s upload, for audio `wave` cannot read
+AUDIO_TOKENS_PER_SECOND = 10
+_LANGUAGES = {"en": "english", "fr": "french", "de": "german", "es": "spanish", "it": "italian"}
+SPEECH_RATE = 24_000
+SECONDS_PER_CHARACTER = 0.05
+SPEECH_CHUNK = 4096
+SPEECH_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+_PAGES_IN_URL = re.compile(r"(\d+)-pages?\b")
+
+
+def kind_of(path: str) -> str | None:
+    """Which media endpoint `path` names (by its end), or None."""
+    return next((kind for kind in KINDS if path.endswith("/" + kind)), None)
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content_type: str
+    data: bytes
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": len(self.data),
+            "sha256": hashlib.sha256(self.data).hexdigest(),
+        }
+
+
+@dataclass
+class MediaRequest:
+    """A media request as read: the JSON body, or a form's fields and files. `error` is
+    set when it could not be read (answered 400 once the request is recorded)."""
+
+    kind: str
+    body: Any = None  # JSON body, or the form's text fields (repeated names -> lists)
+    files: dict[str, list[Upload]] = field(default_factory=dict)
+    multipart: bool = False
+    raw: str = ""  # the JSON text ("" for a form)
+    content_type: str = ""  # without its parameters
+    error: str | None = None
+
+    def recorded(self) -> Any:
+        if not self.multipart:
+            return self.body
+        files = {
+            name: uploads[0].describe() if len(uploads) == 1 else [u.describe() for u in uploads]
+            for name, uploads in self.files.items()
+        }
+        return {**self.body, "files": files}
+
+    def model(self, azure_deployment: str | None) -> str:
+        value = self.body.get("model") if isinstance(self.body, dict) else None
+        return value if isinstance(value, str) and value else azure_deployment or ""
+
+
+async def read(request: Request, kind: str) -> MediaRequest:
+    """Read the body (never raises: a malformed one sets `error`)."""
+    media = MediaRequest(kind, content_type=request.headers.get("content-type", "").split(";")[0].strip())
+    if media.content_type.lower() == "multipart/form-data":
+        media.multipart = True
+        media.body = {}
+        try:
+            form = await request.form()
+        except Exception as exc:  # Starlette's HTTPException or MultiPartException
+            media.error = f"Could not parse multipart form: {getattr(exc, 'detail', None) or exc}"
+            return media
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                upload = Upload(value.filename or "", value.content_type or "", await value.read())
+                media.files.setdefault(name, []).append(upload)
+            elif name in media.body:
+                previous = media.body[name]
+                media.body[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+            else:
+                media.body[name] = value
+        await form.close()
+        return media
+    raw = await request.body()
+    media.raw = raw.decode("utf-8", "replace")
+    try:
+        media.body = json.loads(raw) if raw else None
+    except ValueError:
+        media.error = "We could not parse the JSON body of your request."
+    return media
+
+
+async def respond(media: MediaRequest, *, azure_deployment: str | None, base_url: str) -> Response:
+    if media.kind in _MULTIPART_KINDS and not media.multipart:
+        content_type = media.content_type or "none"
+        raise MockInvalid(f"Invalid Content-Type header ({content_type}), expected multipart/form-data.")
+    if media.error:
+        raise MockInvalid(media.error)
+    if media.kind not in _MULTIPART_KINDS and (media.multipart or not isinstance(media.body, dict)):
+        raise MockInvalid("The request body must be a JSON object.")
+    model = media.model(azure_deployment)
+    if not model:
+        raise MockInvalid("you must provide a model parameter")
+    return _HANDLERS[media.kind](media, model, base_url)
+
+
+# -- field readers (JSON values, or form strings) ---------------------------------------
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise MockInvalid(f"Missing required parameter: '{key}'.")
+        return None
+    if not isinstance(value, str):
+        raise MockInvalid(f"Invalid type for '{key}': expected a string.")
+    if required and not value:
+        raise MockInvalid(f"Invalid '{key}': empty string.")
+    return value
+
+
+def _integer(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MockInvalid(f"Invalid type for '{key}': expected an integer.")
+    if not low <= value <= high:
+        raise MockInvalid(f"Invalid '{key}': {value} is not between {low} and {high}.")
+    return value
+
+
+def _number(body: dict[str, Any], key: str, low: float, high: float) -> None:
+    value = body.get(key)
+    if value is None:
+        return
+    try:
+        number = float(value) if isinstance(value, str) else value
+    except ValueError:
+        number = None
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise MockInvalid(f"Invalid type for '{key}': expected a number.")
+    if not low <= number <= high:
+        raise MockInvalid(f"Invalid '{key}': {number} is not between {low} and {high}.")
+
+
+def _choice(body: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
+    value = _text(body, key) or default
+    if value not in allowed:
+        supported = ", ".join(allowed)
+        raise MockInvalid(f"Invalid value for '{key}': '{value}'. Supported values are: {supported}.")
+    return value
+
+
+def _bool(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key)
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return value is True
+
+
+def _strings(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key)
+    if value is None:
+        return []
+    return [str(item) for item in value] if isinstance(value, list) else [str(value)]
+
+
+# -- images ------------------------------------------------------------------------------
+
+
+def _check_image(name: str, upload: Upload) -> None:
+    mime = upload.content_type
+    if not mime or mime == "application/octet-stream":
+        mime = mimetypes.guess_type(upload.filename)[0] or mime
+    if mime not in _IMAGE_TYPES:
+        raise MockInvalid(
+            f"Invalid file '{name}': unsupported mimetype ('{mime}'). "
+            f"Supported file formats are {', '.join(repr(t) for t in _IMAGE_TYPES)}."
+        )
+    if not upload.data:
+        raise MockInvalid(f"Invalid file '{name}': the file is empty.")
+
+
+def _input_images(media: MediaRequest) -> int:
+    images = [*media.files.get("image", []), *media.files.get("image[]", [])]
+    if not images:
+        raise MockInvalid("Missing required parameter: 'image'.")
+    if media.kind == "images/variations" and len(images) > 1:
+        raise MockInvalid("Invalid 'image': a variation takes exactly one image.")
+    for upload in images:
+        _check_image("image", upload)
+    for upload in media.files.get("mask", []):
+        _check_image("mask", upload)
+    return len(images)
+
+
+def _images(media: MediaRequest, model: str, base_url: str) -> Response:
+    body = media.body
+    prompt = None if media.kind == "images/variations" else _text(body, "prompt", required=True)
+    input_images = 0 if media.kind == "images/generations" else _input_images(media)
+    if _bool(body, "stream"):
+        raise MockInvalid("this mock does not stream images")
+    n = _integer(body, "n", 1, 1, 10)
+    size = _choice(body, "size", _IMAGE_SIZES, "1024x1024")
+    gpt_image = model.startswith("gpt-image")
+    response_format = _choice(body, "response_format", ("url", "b64_json"), "url")
+    if gpt_image:
+        response_format = "b64_json"  # GPT image models always answer base64
+    data: list[dict[str, Any]] = []
+    for index in range(n):
+        item: dict[str, Any] = (
+            {"b64_json": base64.b64encode(PIXEL_PNG).decode()}
+            if response_format == "b64_json"
+            else {"url": f"{base_url}_images/pixel.png?item={index}"}
+        )
+        if model.startswith("dall-e-3") and prompt is not None:
+            item["revised_prompt"] = f"revised: {prompt}"
+        data.append(item)
+    answer: dict[str, Any] = {"created": int(time.time()), "data": data}
+    if gpt_image:
+        quality = _text(body, "quality") or "auto"
+        quality = "medium" if quality in ("auto", "standard") else quality
+        size = "1024x1024" if size == "auto" else size
+        answer.update(
+            background=_text(body, "background") or "opaque",
+            output_format=_text(body, "output_format") or "png",
+            quality=quality,
+            size=size,
+        )
+        if not model.startswith("no-usage"):
+            per_image = _GPT_IMAGE_TOKENS.get(quality, _GPT_IMAGE_TOKENS["medium"])
+            if size in ("1536x1024", "1024x1536"):
+                per_image = per_image * 3 // 2
+            text_tokens = max(1, word_count(prompt or ""))
+            image_tokens = IMAGE_PROMPT_TOKENS * input_images
+            output_tokens = per_image * n
+            answer["usage"] = {
+                "input_tokens": text_tokens + image_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": text_tokens + image_tokens + output_tokens,
+                "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens},
+                "output_tokens_details": {"image_tokens": output_tokens, "text_tokens": 0},
+            }
+    return JSONResponse(answer)
+
+
+# -- audio in ----------------------------------------------------------------------------
+
+
+def audio_duration(data: bytes) -> float:
+    """Seconds of audio in `data`: exact for a WAV file, else estimated from its size."""
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            return round(wav.getnframes() / wav.getframerate(), 3)
+    except (wave.Error, EOFError, ZeroDivisionError):
+        return round(max(len(data), 1) / ASSUMED_BYTES_PER_SECOND, 3)
+
+
+def _stamp(seconds: float, separator: str) -> str:
+    millis = round(seconds * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def _segment(text: str, duration: float) -> dict[str, Any]:
+    return {
+        "id": 0,
+        "seek": 0,
+        "start": 0.0,
+        "end": duration,
+        "text": text,
+        "tokens": [50364 + i for i in range(word_count(text))],
+        "temperature": 0.0,
+        "avg_logprob": -0.25,
+        "compression_ratio": 1.0,
+        "no_speech_prob": 0.05,
+    }
+
+
+def _words(text: str, duration: float) -> list[dict[str, Any]]:
+    words = text.split()
+    step = duration / max(len(words), 1)
+    return [
+        {"word": word, "start": round(i * step, 3), "end": round((i + 1) * step, 3)}
+        for i, word in enumerate(words)
+    ]
+
+
+def _transcribe(media: MediaRequest, model: str, _base_url: str) -> Response:
+    body = media.body
+    translate = media.kind == "audio/translations"
+    uploads = media.files.get("file")
+    if not uploads:
+        raise MockInvalid("Missing required parameter: 'file'.")
+    upload = uploads[0]
+    extension = upload.filename.rsplit(".", 1)[-1].lower() if "." in upload.filename else ""
+    if extension not in _AUDIO_EXTENSIONS:
+        raise MockInvalid(f"Invalid file format. Supported formats: {list(_AUDIO_EXTENSIONS)}")
+    if not upload.data:
+        raise MockInvalid("Audio file might be corrupted or unsupported")
+    response_format = _choice(body, "response_format", _TRANSCRIPT_FORMATS, "json")
+    _number(body, "temperature", 0.0, 1.0)
+    by_tokens = model.startswith("gpt-4o") and not translate
+    if by_tokens and response_format not in ("json", "text"):
+        raise MockInvalid(
+            f"response_format '{response_format}' is not compatible with model '{model}'. "
+            "Use 'json' or 'text' instead."
+        )
+    duration = audio_duration(upload.data)
+    prompt = _text(body, "prompt") or ""
+    verb = "translation" if translate else "transcript"
+    text = f"{verb} of {upload.filename} ({duration:g} s)" + (f" [prompt: {prompt}]" if prompt else "")
+    language = "english" if translate else _LANGUAGES.get(_text(body, "language") or "en", "english")
+    with_usage = not model.startswith("no-usage") and not translate
+
+    if response_format == "text":
+        return PlainTextResponse(text + "\n")
+    if response_format in ("srt", "vtt"):
+        separator = "," if response_format == "srt" else "."
+        cue = f"{_stamp(0, separator)} --> {_stamp(duration, separator)}\n{text}\n\n"
+        return PlainTextResponse("1\n" + cue if response_format == "srt" else "WEBVTT\n\n" + cue)
+    answer: dict[str, Any] = {"text": text}
+    if response_format == "verbose_json":
+        answer = {
+            "task": "translate" if translate else "transcribe",
+            "language": language,
+            "duration": duration,
+            "text": text,
+            "segments": [_segment(text, duration)],
+        }
+        granularities = [
+            *_strings(body, "timestamp_granularities[]"),
+            *_strings(body, "timestamp_granularities"),
+        ]
+        if "word" in granularities and not translate:
+            answer["words"] = _words(text, duration)
+    if with_usage and by_tokens:
+        audio_tokens = math.ceil(duration * AUDIO_TOKENS_PER_SECOND)
+        text_tokens = word_count(prompt)
+        output_tokens = word_count(text)
+        answer["usage"] = {
+            "type": "tokens",
+            "input_tokens": audio_tokens + text_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": audio_tokens + text_tokens + output_tokens,
+            "input_token_details": {"audio_tokens": audio_tokens, "text_tokens": text_tokens},
+        }
+    elif with_usage:
+        answer["usage"] = {"type": "duration", "seconds": math.ceil(duration)}
+    return JSONResponse(answer)
+
+
+# -- audio out ---------------------------------------------------------------------------
+
+
+def _samples(text: str) -> bytes:
+    """16-bit little-endian mono PCM at SPEECH_RATE: a tone per character."""
+    per_character = int(SPEECH_RATE * SECONDS_PER_CHARACTER)
+    samples: list[int] = []
+    for character in text or " ":
+        pitch = 200 + 10 * (ord(character) % 50)
+        step = 2 * math.pi * pitch / SPEECH_RATE
+        samples.extend(int(8000 * math.sin(step * i)) for i in range(per_character))
+    return struct.pack(f"<{len(samples)}h", *samples)
+
+
+def _mp3(seconds: float) -> bytes:
+    """MPEG-1 Layer III frames (128 kbit/s, 44.1 kHz, 417 bytes, 1152 samples each)."""
+    frames = math.ceil(seconds * 44_100 / 1152)
+    return (b"\xff\xfb\x90\x64" + bytes(413)) * frames
+
+
+def speech_audio(text: str, response_format: str = "mp3") -> bytes:
+    """The audio the mock speaks for `text`: 50 ms per character (length proportional
+    to the input), in `response_format`."""
+    pcm = _samples(text)
+    seconds = len(pcm) / 2 / SPEECH_RATE
+    if response_format == "pcm":
+        return pcm
+    if response_format == "wav":
+        out = io.BytesIO()
+        with wave.open(out, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(SPEECH_RATE)
+            wav.writeframes(pcm)
+        return out.getvalue()
+    if response_format == "mp3":
+        return _mp3(seconds)
+    magic = {"opus": b"OggS", "aac": b"\xff\xf1", "flac": b"fLaC"}[response_format]
+    return magic + pcm[: len(pcm) // 4]
+
+
+async def _chunks(audio: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(audio), SPEECH_CHUNK):
+        yield audio[start : start + SPEECH_CHUNK]
+        await asyncio.sleep(0)
+
+
+def _speech(media: MediaRequest, _model: str, _base_url: str) -> Response:
+    body = media.body
+    text = _text(body, "input", required=True) or ""
+    if len(text) > 4096:
+        raise MockInvalid("Invalid 'input': string too long. Expected a string with maximum length 4096.")
+    voice = body.get("voice")
+    if not (isinstance(voice, str) and voice) and not (isinstance(voice, dict) and voice.get("id")):
+        raise MockInvalid("Missing required parameter: 'voice'.")
+    response_format = _choice(body, "response_format", tuple(SPEECH_TYPES), "mp3")
+    _number(body, "speed", 0.25, 4.0)
+    audio = speech_audio(text, response_format)
+    return StreamingResponse(_chunks(audio), media_type=SPEECH_TYPES[response_format])
+
+
+# -- OCR (Mistral) -----------------------------------------------------------------------
+
+
+def _location(value: Any, where: str) -> str:
+    url = value.get("url") if isinstance(value, dict) else value
+    if not isinstance(url, str) or not re.match(r"(https?://|data:)", url):
+        raise MockInvalid(f"{where}: expected an http(s) URL or a data URI")
+    return url
+
+
+def _data_size(url: str) -> int | None:
+    if not url.startswith("data:") or "," not in url:
+        return None
+    try:
+        return len(base64.b64decode(url.split(",", 1)[1], validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise MockInvalid("document: the data URI is not valid base64") from exc
+
+
+def _ocr(media: MediaRequest, model: str, _base_url: str) -> Response:
+    body = media.body
+    document = body.get("document")
+    if not isinstance(document, dict) or document.get("type") not in ("document_url", "image_url"):
+        raise MockInvalid("document: expected {'type': 'document_url' | 'image_url', ...}")
+    is_image = document["type"] == "image_url"
+    url = _location(document.get(document["type"]), f"document.{document['type']}")
+    requested = body.get("pages")
+    if requested is not None and (
+        not isinstance(requested, list)
+        or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in requested)
+    ):
+        raise MockInvalid("pages: expected a list of page indexes (integers >= 0)")
+    if requested:
+        indexes = list(requested)
+    else:
+        named = _PAGES_IN_URL.search(url)
+        indexes = list(range(int(named.group(1)) if named else 1 if is_image else 2))
+    name = "inline document" if url.startswith("data:") else url.rsplit("/", 1)[-1].split("?")[0]
+    with_images = _bool(body, "include_image_base64")
+    pages = []
+    for index in indexes:
+        images = (
+            [
+                {
+                    "id": f"img-{index}.png",
+                    "top_left_x": 100,
+                    "top_left_y": 100,
+                    "bottom_right_x": 400,
+                    "bottom_right_y": 300,
+                    "image_base64": "data:image/png;base64," + base64.b64encode(PIXEL_PNG).decode(),
+                }
+            ]
+            if with_images
+            else []
+        )
+        pages.append(
+            {
+                "index": index,
+                "markdown": f"# Page {index + 1}\n\nmock OCR of {name}, page {index + 1}",
+                "images": images,
+                "dimensions": {"dpi": 200, "height": 2200, "width": 1700},
+            }
+        )
+    answer: dict[str, Any] = {"pages": pages, "model": model, "document_annotation": None}
+    if not model.startswith("no-usage"):
+        answer["usage_info"] = {"pages_processed": len(pages), "doc_size_bytes": _data_size(url)}
+    return JSONResponse(answer)
+
+
+# -- segmentation (the gateway's own format) ---------------------------------------------
+
+
+def _segmentations(media: MediaRequest, model: str, _base_url: str) -> Response:
+    body = media.body
+    if ("image" in body) == ("images" in body):
+        raise MockInvalid("give exactly one of 'image' and 'images'")
+    inputs = [body["image"]] if "image" in body else body["images"]
+    if not isinstance(inputs, list) or not inputs:
+        raise MockInvalid("images: expected a non-empty list")
+    for i, image in enumerate(inputs):
+        if not isinstance(image, str) or not re.match(r"(https?://|data:image/)", image):
+            raise MockInvalid(f"images[{i}]: expected an http(s) URL or an image data URI")
+    prompt = _text(body, "prompt") or ""
+    points = body.get("points") or []
+    labels = body.get("labels") or [1] * len(points)
+    if not isinstance(points, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(c, int | float) for c in p) for p in points
+    ):
+        raise MockInvalid("points: expected a list of [x, y] pairs")
+    if not isinstance(labels, list) or len(labels) != len(points):
+        raise MockInvalid("labels: expected one label per point")
+    if points:
+        masks = [
+            {
+                "label": "foreground" if label else "background",
+                "score": round(0.95 - 0.05 * k, 2),
+                "bbox": [max(0, int(x) - 16), max(0, int(y) - 16), 32, 32],
+            }
+            for k, ((x, y), label) in enumerate(zip(points, labels, strict=True))
+        ]
+    else:
+        names = [part.strip() for part in prompt.split(",") if part.strip()] or ["object"]
+        masks = [
+            {"label": name, "score": round(0.95 - 0.05 * k, 2), "bbox": [10 + 20 * k, 10, 64, 48]}
+            for k, name in enumerate(names)
+        ]
+    data = [{"index": i, "masks": masks} for i in range(len(inputs))]
+    return JSONResponse({"object": "list", "model": model, "data": data})
+
+
+_HANDLERS: dict[str, Callable[[MediaRequest, str, str], Response]] = {
+    "images/generations": _images,
+    "images/edits": _images,
+    "images/variations": _images,
+    "audio/transcriptions": _transcribe,
+    "audio/translations": _transcribe,
+    "audio/speech": _speech,
+    "ocr": _ocr,
+    "vision/segmentations": _segmentations,
+}
