@@ -524,11 +524,26 @@ def test_media_on_an_anthropic_provider_is_unsupported(client: openai.OpenAI, st
     assert received(stack) == []
 
 
-def test_streamed_image_generation_is_refused(client: openai.OpenAI, stack: SplitStack) -> None:
-    with pytest.raises(openai.BadRequestError) as raised:
-        client.images.generate(model="img-model", prompt="x", stream=True)
-    assert raised.value.code == "unsupported_parameter"
-    assert received(stack) == []
+def test_streamed_image_generation_relays_events_and_bills_completed_images(
+    client: openai.OpenAI, stack: SplitStack
+) -> None:
+    since = time.time()
+    events = list(
+        client.images.generate(model="img-tokens", prompt="a red pixel", n=2, partial_images=2, stream=True)
+    )
+    assert [e.type for e in events] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ] * 2
+    completed = [e for e in events if e.type == "image_generation.completed"]
+    assert base64.b64decode(completed[0].b64_json) == PIXEL_PNG
+    row = wait_for_media_row(stack, "img-tokens", since)
+    assert (row["images"], row["stream"]) == (2, True)
+    tokens = [e.usage for e in completed]
+    assert row["input_tokens"] == sum(u.input_tokens for u in tokens)
+    assert row["output_tokens"] == sum(u.output_tokens for u in tokens) > 0
+    assert row["unpriced"] is False and row["cost"] > 0
 
 
 MALFORMED_FORMS: dict[str, tuple[str, dict[str, str], bytes]] = {

@@ -7,8 +7,8 @@ reports it (media/answers.py) and reserved against budgets beforehand at the mos
 request can cost.
 
 Whole answers (images, transcripts, OCR, segmentation) are read once to meter them;
-speech audio and streamed transcripts are relayed chunk by chunk, metered from the
-request (characters, the upload's duration).
+speech audio, streamed transcripts and streamed images are relayed chunk by chunk,
+metered as they pass with bounded memory (media/streams.py).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from switchyard_common.errors import InvalidRequest, SwitchyardError, UpstreamTi
 from .asgi_io import Receive, Send, read_body, watch_disconnect
 from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, request_id_header
 from .index import SnapshotIndex, Target
-from .media.answers import MediaUnits, units_of_answer, units_of_stream
+from .media.answers import MediaUnits, units_of_answer
 from .media.requests import MediaCall, parse_media
+from .media.streams import stream_meter_for
 from .protocols.ir import TokenUsage
 from .providers.base import Operation, UpstreamRequest, Wire
 from .upstream import UpstreamResponse
@@ -110,14 +111,14 @@ class MediaHandler(CallHandler):
         send: Send,
         attempt_started: float,
     ) -> None:
-        """Speech audio or a streamed transcript, chunk by chunk as the upstream sends it."""
+        """Speech audio, a streamed transcript or streamed images, chunk by chunk as the
+        upstream sends them, metered as they pass (media/streams.py)."""
         content_type = response.content_type or "application/octet-stream"
         text = _is_text(content_type)
         record.status = response.status
         self._metrics.request(self.route, response.status)
         record.responded = True
-        # The upstream produced the answer: it is billed even if the caller leaves early.
-        _meter(record, units_of_stream(call))
+        meter = stream_meter_for(call)
         await send(
             {
                 "type": "http.response.start",
@@ -141,6 +142,7 @@ class MediaHandler(CallHandler):
                 if record.ttfb is None:
                     record.ttfb = time.perf_counter()
                 size += len(chunk)
+                meter.feed(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 if text and record.audit is not None:
                     record.audit.response(chunk)
@@ -154,6 +156,8 @@ class MediaHandler(CallHandler):
         finally:
             watcher.cancel()
             await response.aclose()
+            # What the upstream produced is billed, even if the caller left early.
+            _meter(record, meter.units())
         if not text and record.audit is not None:
             # Audio is not kept in the audit log: what it was and how much of it.
             record.audit.response(f"[{content_type}, {size} bytes]".encode())

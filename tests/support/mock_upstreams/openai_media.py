@@ -288,8 +288,9 @@ def _images(media: MediaRequest, model: str, base_url: str) -> Response:
     body = media.body
     prompt = None if media.kind == "images/variations" else _text(body, "prompt", required=True)
     input_images = 0 if media.kind == "images/generations" else _input_images(media)
-    if _bool(body, "stream"):
-        raise MockInvalid("this mock does not stream images")
+    stream = _bool(body, "stream")
+    if stream and (not model.startswith("gpt-image") or media.kind == "images/variations"):
+        raise MockInvalid("Streaming is only supported for GPT image models.")
     n = _integer(body, "n", 1, 1, 10)
     size = _choice(body, "size", _IMAGE_SIZES, "1024x1024")
     gpt_image = model.startswith("gpt-image")
@@ -331,7 +332,44 @@ def _images(media: MediaRequest, model: str, base_url: str) -> Response:
                 "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens},
                 "output_tokens_details": {"image_tokens": output_tokens, "text_tokens": 0},
             }
+    if stream:
+        partials = _integer(body, "partial_images", 0, 0, 3)
+        event = "image_edit" if media.kind == "images/edits" else "image_generation"
+        return StreamingResponse(_image_events(answer, event, partials), media_type="text/event-stream")
     return JSONResponse(answer)
+
+
+async def _image_events(answer: dict[str, Any], event: str, partials: int) -> AsyncIterator[bytes]:
+    """OpenAI's image stream: per image, `partials` partial images then the completed one,
+    whose `usage` (this image's share of the call's) comes last, after the image."""
+    n = len(answer["data"])
+    usage = answer.get("usage")
+    settings = {k: answer[k] for k in ("background", "output_format", "quality", "size") if k in answer}
+    for item in answer["data"]:
+        for index in range(partials):
+            partial = {
+                "type": f"{event}.partial_image",
+                "b64_json": item["b64_json"],
+                "created_at": answer["created"],
+                **settings,
+                "partial_image_index": index,
+            }
+            yield f"event: {event}.partial_image\ndata: {json.dumps(partial)}\n\n".encode()
+            await asyncio.sleep(0)
+        completed: dict[str, Any] = {
+            "type": f"{event}.completed",
+            "b64_json": item["b64_json"],
+            "created_at": answer["created"],
+            **settings,
+        }
+        if usage is not None:
+            completed["usage"] = {
+                "input_tokens": usage["input_tokens"] // n,
+                "output_tokens": usage["output_tokens"] // n,
+                "total_tokens": (usage["input_tokens"] + usage["output_tokens"]) // n,
+                "input_tokens_details": {"text_tokens": 0, "image_tokens": 0},
+            }
+        yield f"event: {event}.completed\ndata: {json.dumps(completed)}\n\n".encode()
 
 
 # -- audio in ----------------------------------------------------------------------------

@@ -6,10 +6,11 @@ from __future__ import annotations
 import orjson
 import pytest
 from switchyard_common.errors import InvalidRequest
-from switchyard_dataplane.media.answers import units_of_answer, units_of_stream
+from switchyard_dataplane.media.answers import units_of_answer
 from switchyard_dataplane.media.audio_duration import ESTIMATE_BITS_PER_SECOND, audio_seconds
 from switchyard_dataplane.media.multipart import boundary_of, parse_form
 from switchyard_dataplane.media.requests import parse_media
+from switchyard_dataplane.media.streams import ImageStreamMeter, stream_meter_for
 from switchyard_dataplane.metering import CallUnits
 from switchyard_dataplane.providers.base import Operation
 
@@ -98,12 +99,6 @@ def test_json_media_calls_reserve_what_they_ask_for() -> None:
         (Operation.IMAGES_GENERATIONS, {"model": "m"}, "prompt", "missing_required_parameter"),
         (Operation.IMAGES_GENERATIONS, {"model": "m", "prompt": "x", "n": 0}, "n", "invalid_type"),
         (Operation.IMAGES_GENERATIONS, {"model": "m", "prompt": "x", "n": "2"}, "n", "invalid_type"),
-        (
-            Operation.IMAGES_GENERATIONS,
-            {"model": "m", "prompt": "x", "stream": True},
-            "stream",
-            "unsupported_parameter",
-        ),
         (Operation.AUDIO_SPEECH, {"model": "m", "input": ""}, "input", "invalid_type"),
         (Operation.OCR, {"model": "m", "document": "https://x"}, "document", "invalid_type"),
         (Operation.OCR, {"model": "m", "document": {}, "pages": 3}, "pages", "invalid_type"),
@@ -195,7 +190,7 @@ def test_units_read_from_each_answer() -> None:
     seg = parse_media(Operation.SEGMENTATIONS, orjson.dumps({"model": "m", "images": ["a", "b", "c"]}), "")
     assert units_of_answer(seg, b"{}", "application/json").images == 3
     speech = parse_media(Operation.AUDIO_SPEECH, orjson.dumps({"model": "m", "input": "abc"}), "")
-    assert units_of_stream(speech).characters == 3
+    assert stream_meter_for(speech).units().characters == 3
 
 
 @pytest.mark.parametrize(
@@ -227,3 +222,39 @@ def test_transcription_seconds_come_from_the_answer_else_the_upload(
     assert (units.audio_seconds, units.estimated) == (seconds, estimated)
     got = (units.usage.input_tokens, units.usage.output_tokens) if units.usage is not None else None
     assert got == tokens
+
+
+def _image_event(kind: str, usage: dict[str, int] | None = None) -> bytes:
+    data: dict[str, object] = {"type": f"image_generation.{kind}", "b64_json": "A" * 20_000}
+    if usage is not None:
+        data["usage"] = {**usage, "input_tokens_details": {"text_tokens": 1, "image_tokens": 0}}
+    return f"event: image_generation.{kind}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096, 1 << 20])
+def test_image_streams_count_completed_images_and_sum_their_usage_in_any_chunking(piece: int) -> None:
+    stream = (
+        _image_event("partial_image")
+        + _image_event("completed", {"input_tokens": 10, "output_tokens": 200})
+        + _image_event("partial_image")
+        + _image_event("completed", {"input_tokens": 11, "output_tokens": 300})
+    )
+    meter = ImageStreamMeter()
+    for i in range(0, len(stream), piece):
+        meter.feed(stream[i : i + piece])
+    units = meter.units()
+    assert units.images == 2 and units.usage is not None
+    assert (units.usage.input_tokens, units.usage.output_tokens) == (21, 500)
+    # Memory stays bounded whatever the image size.
+    assert len(meter._head) <= 256 and len(meter._tail) <= 4096
+
+
+def test_an_image_stream_cut_short_bills_the_images_completed_so_far() -> None:
+    meter = ImageStreamMeter()
+    meter.feed(_image_event("completed") + _image_event("partial_image")[:100])
+    units = meter.units()
+    assert (units.images, units.usage) == (1, None)
+    streamed = parse_media(
+        Operation.IMAGES_GENERATIONS, orjson.dumps({"model": "m", "prompt": "x", "stream": True}), ""
+    )
+    assert streamed.stream and isinstance(stream_meter_for(streamed), ImageStreamMeter)

@@ -22,7 +22,7 @@ from ..protocols.ir import TokenUsage
 from ..providers.base import Operation
 from .requests import MediaCall
 
-__all__ = ["MediaUnits", "units_of_answer", "units_of_stream"]
+__all__ = ["MediaUnits", "token_usage", "units_of_answer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ def _json(body: bytes, content_type: str | None) -> Any:
         return None
 
 
-def _token_usage(usage: Any) -> TokenUsage | None:
+def token_usage(usage: Any) -> TokenUsage | None:
     """OpenAI's media usage object (input_tokens / output_tokens), if it has tokens."""
     if not isinstance(usage, dict) or ("input_tokens" not in usage and "output_tokens" not in usage):
         return None
@@ -63,7 +63,7 @@ def _number(value: Any) -> float | None:
 
 def _images(call: MediaCall, answer: Any) -> MediaUnits:
     data = answer.get("data") if isinstance(answer, dict) else None
-    usage = _token_usage(answer.get("usage")) if isinstance(answer, dict) else None
+    usage = token_usage(answer.get("usage")) if isinstance(answer, dict) else None
     if isinstance(data, list):
         return MediaUnits(images=len(data), usage=usage)
     return MediaUnits(images=call.expected.images, usage=usage, estimated=True)
@@ -75,7 +75,7 @@ def _transcription(call: MediaCall, answer: Any) -> MediaUnits:
         seconds = _number(usage.get("seconds"))
         if seconds is not None:
             return MediaUnits(audio_seconds=seconds)
-    tokens = _token_usage(usage)
+    tokens = token_usage(usage)
     duration = _number(answer.get("duration")) if isinstance(answer, dict) else None
     if duration is not None:
         return MediaUnits(audio_seconds=duration, usage=tokens)
@@ -109,10 +109,3 @@ def units_of_answer(call: MediaCall, body: bytes, content_type: str | None) -> M
     if operation == Operation.OCR:
         return _ocr(call, answer)
     return _images(call, answer)
-
-
-def units_of_stream(call: MediaCall) -> MediaUnits:
-    """What a relayed (streamed) answer is billed for: what the request measured."""
-    if call.operation == Operation.AUDIO_SPEECH:
-        return MediaUnits(characters=call.characters)
-    return MediaUnits(audio_seconds=call.audio_seconds, estimated=True)

@@ -133,14 +133,9 @@ def _json_call(operation: str, raw: bytes, content_type: str) -> MediaCall:
     }
     if operation == Operation.IMAGES_GENERATIONS:
         _text(payload, "prompt")
-        if payload.get("stream") is True:
-            raise InvalidRequest(
-                "streamed image generation is not supported by this gateway; call without 'stream'",
-                code="unsupported_parameter",
-                param="stream",
-            )
         n = _count(payload.get("n"), "n")
-        return MediaCall(**common, stream=False, expected=CallUnits(images=n))
+        # gpt-image-1 streams partial images; completed ones are counted as they pass.
+        return MediaCall(**common, stream=payload.get("stream") is True, expected=CallUnits(images=n))
     if operation == Operation.AUDIO_SPEECH:
         characters = len(_text(payload, "input"))
         return MediaCall(
@@ -167,6 +162,10 @@ def _json_call(operation: str, raw: bytes, content_type: str) -> MediaCall:
     return MediaCall(**common, stream=False, expected=CallUnits(images=count), input_images=count)
 
 
+def _form_flag(fields: dict[str, str], name: str) -> bool:
+    return fields.get(name, "").strip().lower() == "true"
+
+
 def _form_call(operation: str, raw: bytes, content_type: str) -> MediaCall:
     form = parse_form(raw, content_type)
     fields = form.fields()
@@ -191,14 +190,15 @@ def _form_call(operation: str, raw: bytes, content_type: str) -> MediaCall:
         if operation == Operation.IMAGES_EDITS:
             _text(fields, "prompt")
         n = _count(fields.get("n"), "n", form=True)
-        return MediaCall(**common, stream=False, expected=CallUnits(images=n))
+        stream = operation == Operation.IMAGES_EDITS and _form_flag(fields, "stream")
+        return MediaCall(**common, stream=stream, expected=CallUnits(images=n))
     audio = form.part("file")
     if audio is None or audio.filename is None:
         raise InvalidRequest(
             "you must upload the audio in the 'file' field", code="missing_required_parameter", param="file"
         )
     seconds, measured = audio_seconds(form.data(audio))
-    stream = fields.get("stream", "").strip().lower() == "true"
+    stream = _form_flag(fields, "stream")
     return MediaCall(
         **common,
         stream=stream,
