@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 REDACTED = "[REDACTED]"
-TRUNCATED_MARK = "…[truncated]"
 
 # Request headers that carry credentials, whatever the provider or client.
 SENSITIVE_HEADERS = frozenset(

@@ -8,7 +8,7 @@ purged per organization after its retention period; the ledger (billing) stays.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,18 +85,9 @@ def audit_row(event: UsageEvent) -> dict[str, Any] | None:
     }
 
 
-def insert_audit(
-    conn: Connection, events: Sequence[UsageEvent], only_ids: Collection[str] | None = None
-) -> int:
-    """Audit rows for the audited events among `events` (restricted to `only_ids`, the
-    ledger rows this batch inserted, when given); idempotent on the event id."""
-    rows = []
-    for event in events:
-        if only_ids is not None and event.id not in only_ids:
-            continue
-        row = audit_row(event)
-        if row is not None:
-            rows.append(row)
+def insert_audit(conn: Connection, events: Sequence[UsageEvent]) -> int:
+    """Audit rows for the audited events among `events`; idempotent on the event id."""
+    rows = [row for row in map(audit_row, events) if row is not None]
     if not rows:
         return 0
     if conn.dialect.name == "postgresql":

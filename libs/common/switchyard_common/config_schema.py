@@ -28,7 +28,6 @@ __all__ = [
     "KEY_SCOPES",
     "PRICE_UNITS",
     "RETRY_CLASSES",
-    "ROUTING_STRATEGIES",
     "SHADOW_RULES",
     "KeyShadowRule",
     "ModelShadowRule",
@@ -82,7 +81,6 @@ PriceUnit = Literal[
 # The tuples are the Literals' values: one list to keep up to date.
 PRICE_UNITS: tuple[PriceUnit, ...] = get_args(PriceUnit)
 RoutingStrategy = Literal["priority", "weighted", "least_latency", "lowest_cost"]
-ROUTING_STRATEGIES: tuple[RoutingStrategy, ...] = get_args(RoutingStrategy)
 # Failure classes a retry policy may name, besides exact statuses ("408", "529").
 RETRY_CLASSES = ("connect_error", "timeout", "429", "5xx")
 # Rules that `shadow` may name: they then admit the call and only record the refusal.

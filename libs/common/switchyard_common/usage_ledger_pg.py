@@ -19,16 +19,14 @@ from sqlalchemy import Boolean, Column, Connection, DateTime, Float, Integer
 
 from .usage import UsageEvent
 from .usage_rollups import ts_micros
-from .usage_store import usage_events
+from .usage_store import PLAIN_FIELDS, usage_events
 
 __all__ = ["insert_events_postgres"]
 
 _LOAD_TABLE = "switchyard_usage_events_load"
 _JSON_FIELDS = ("attempts", "shadow_refusals")
-# Bodies are audit data: audit_log keeps them (compressed, purged per retention); the
-# ledger's old body columns stay empty.
-_NOT_LOADED = ("ts", "ingested_at", "request_body", "response_body", *_JSON_FIELDS)
-_PLAIN = [c for c in usage_events.columns if c.name not in _NOT_LOADED]
+# The columns stored as the event has them (the same as the SQLAlchemy path's).
+_PLAIN = [usage_events.c[name] for name in PLAIN_FIELDS]
 
 
 def _pg_type(column: Column[Any]) -> str:

@@ -17,7 +17,13 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Connection, Select, func, literal_column, select
 
-from .usage_rollups import LATENCY_BUCKETS, usage_rollups_minute
+from .usage_rollups import (
+    FLOAT_SUMS,
+    INT_SUMS,
+    LATENCY_BUCKETS,
+    SUM_COLUMNS,
+    usage_rollups_minute,
+)
 
 __all__ = [
     "DIMENSIONS",
@@ -49,20 +55,10 @@ DIMENSIONS: dict[str, tuple[Any, str]] = {
     "capability": (_T.capability, "capability"),
 }
 
-_INT_METRICS = (
-    "requests",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "cache_write_tokens",
-    "images",
-    "pages",
-    "characters",
-    "unpriced_requests",
-)
-_FLOAT_METRICS = ("audio_seconds", "cost")
+# The counts and amounts a result row reports as they are (the latency sums and the
+# time-to-first-byte count only serve the averages).
+_INT_METRICS = tuple(name for name in INT_SUMS if name != "ttfb_count")
+_FLOAT_METRICS = tuple(name for name in FLOAT_SUMS if not name.endswith("_ms_sum"))
 # What every result row carries besides its group and bucket columns, in CSV order.
 METRIC_COLUMNS: tuple[str, ...] = (
     "currency",
@@ -73,7 +69,6 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "p50_latency_ms",
     "p95_latency_ms",
 )
-_BUCKET_NAMES = tuple(name for name, _ in LATENCY_BUCKETS)
 
 
 def floor_minute(value: datetime) -> datetime:
@@ -103,16 +98,7 @@ def parse_group_by(values: Sequence[str]) -> list[str]:
 
 
 def _sums() -> list[ColumnElement[Any]]:
-    columns: list[ColumnElement[Any]] = [
-        func.coalesce(func.sum(_T[name]), 0).label(name) for name in (*_INT_METRICS, *_FLOAT_METRICS)
-    ]
-    columns += [
-        func.coalesce(func.sum(_T.latency_ms_sum), 0.0).label("latency_ms_sum"),
-        func.coalesce(func.sum(_T.ttfb_ms_sum), 0.0).label("ttfb_ms_sum"),
-        func.coalesce(func.sum(_T.ttfb_count), 0).label("ttfb_count"),
-    ]
-    columns += [func.coalesce(func.sum(_T[name]), 0).label(name) for name in _BUCKET_NAMES]
-    return columns
+    return [func.coalesce(func.sum(_T[name]), 0).label(name) for name in SUM_COLUMNS]
 
 
 def _filtered(

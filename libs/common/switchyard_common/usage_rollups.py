@@ -40,7 +40,10 @@ from .db import METADATA
 from .usage import UsageEvent
 
 __all__ = [
+    "BUCKET_COLUMNS",
+    "FLOAT_SUMS",
     "GROUP_COLUMNS",
+    "INT_SUMS",
     "LATENCY_BUCKETS",
     "SUM_COLUMNS",
     "RollupKey",
@@ -78,7 +81,7 @@ GROUP_COLUMNS: tuple[str, ...] = (
     "currency",
 )
 
-_INT_SUMS: tuple[str, ...] = (
+INT_SUMS: tuple[str, ...] = (
     "requests",
     "errors",  # status >= 400
     "input_tokens",
@@ -92,11 +95,11 @@ _INT_SUMS: tuple[str, ...] = (
     "unpriced_requests",  # calls admitted without a price (their cost 0.0 is not a price)
     "ttfb_count",  # calls that reported a time to first byte (the divisor of ttfb_ms_sum)
 )
-_FLOAT_SUMS: tuple[str, ...] = ("audio_seconds", "cost", "latency_ms_sum", "ttfb_ms_sum")
-_BUCKETS: tuple[str, ...] = tuple(name for name, _ in LATENCY_BUCKETS)
+FLOAT_SUMS: tuple[str, ...] = ("audio_seconds", "cost", "latency_ms_sum", "ttfb_ms_sum")
+BUCKET_COLUMNS: tuple[str, ...] = tuple(name for name, _ in LATENCY_BUCKETS)
 
 # Every column that is added up on conflict, in table order.
-SUM_COLUMNS: tuple[str, ...] = _INT_SUMS + _FLOAT_SUMS + _BUCKETS
+SUM_COLUMNS: tuple[str, ...] = INT_SUMS + FLOAT_SUMS + BUCKET_COLUMNS
 
 usage_rollups_minute = Table(
     "usage_rollups_minute",
@@ -110,9 +113,9 @@ usage_rollups_minute = Table(
     Column("capability", String(32), primary_key=True),
     Column("status", Integer, primary_key=True),
     Column("currency", String(3), primary_key=True),
-    *(Column(name, BigInteger, nullable=False) for name in _INT_SUMS),
-    *(Column(name, Float, nullable=False) for name in _FLOAT_SUMS),
-    *(Column(name, BigInteger, nullable=False) for name in _BUCKETS),
+    *(Column(name, BigInteger, nullable=False) for name in INT_SUMS),
+    *(Column(name, Float, nullable=False) for name in FLOAT_SUMS),
+    *(Column(name, BigInteger, nullable=False) for name in BUCKET_COLUMNS),
     # Upserts of this row so far: the time-series point of the row's totals is stamped
     # minute + revision ms, so the newest totals are the latest point (ADR 016).
     Column("revision", BigInteger, nullable=False, server_default=text("0")),
@@ -157,7 +160,7 @@ class RollupRow:
         row["minute"] = datetime.fromtimestamp(self.key[0], UTC)
         for index, name in enumerate(SUM_COLUMNS):
             value = self.sums[index]
-            row[name] = value if name in _FLOAT_SUMS else int(value)
+            row[name] = value if name in FLOAT_SUMS else int(value)
         return row
 
     @classmethod
@@ -198,8 +201,8 @@ def event_key(event: UsageEvent) -> RollupKey:
     )
 
 
-_N_INT = len(_INT_SUMS)
-_N_FLOAT = len(_FLOAT_SUMS)
+_N_INT = len(INT_SUMS)
+_N_FLOAT = len(FLOAT_SUMS)
 _FIRST_BUCKET = _N_INT + _N_FLOAT
 _BOUNDS = tuple(bound for _, bound in LATENCY_BUCKETS)
 
@@ -267,13 +270,13 @@ _PG_UPSERT = (
     rest=", ".join(f"u.{name}" for name in GROUP_COLUMNS[1:] + SUM_COLUMNS),
     arrays=", ".join(
         [f"%b::{kind}[]" for kind in _PG_GROUP_TYPES]
-        + ["%b::float8[]" if name in _FLOAT_SUMS else "%b::int8[]" for name in SUM_COLUMNS]
+        + ["%b::float8[]" if name in FLOAT_SUMS else "%b::int8[]" for name in SUM_COLUMNS]
     ),
     group=", ".join(GROUP_COLUMNS),
     updates=", ".join(f"{name} = usage_rollups_minute.{name} + EXCLUDED.{name}" for name in SUM_COLUMNS),
     returning=", ".join(GROUP_COLUMNS[1:] + SUM_COLUMNS),
 )
-_FLOAT_INDEXES = frozenset(SUM_COLUMNS.index(name) for name in _FLOAT_SUMS)
+_FLOAT_INDEXES = frozenset(SUM_COLUMNS.index(name) for name in FLOAT_SUMS)
 _N_GROUP = len(GROUP_COLUMNS)
 # SQLite allows 32766 bound parameters per statement.
 _SQLITE_CHUNK = 32766 // (len(GROUP_COLUMNS) + len(SUM_COLUMNS))

@@ -38,6 +38,7 @@ from .usage_dead_letters import usage_dead_letters
 from .usage_rollups import micros_to_datetime, ts_micros, usage_rollups_minute
 
 __all__ = [
+    "PLAIN_FIELDS",
     "USAGE_TABLES",
     "GroupBy",
     "event_to_row",
@@ -111,7 +112,7 @@ def _utc(value: datetime) -> datetime:
 # Event fields stored as they are (everything but ts, ingested_at, the JSON columns
 # and the bodies: those are audit data, kept compressed in audit_log and purged per the
 # org's retention; the ledger's old body columns stay empty).
-_PLAIN_FIELDS: tuple[str, ...] = tuple(
+PLAIN_FIELDS: tuple[str, ...] = tuple(
     c.name
     for c in usage_events.columns
     if c.name not in ("ts", "ingested_at", "attempts", "shadow_refusals", "request_body", "response_body")
@@ -121,7 +122,7 @@ _PLAIN_FIELDS: tuple[str, ...] = tuple(
 def event_to_row(event: UsageEvent, *, ingested_at: datetime | None = None) -> dict[str, Any]:
     """The `usage_events` row for one event (fields the ledger does not keep, such as
     audit headers and bodies, are left out)."""
-    row = {name: getattr(event, name) for name in _PLAIN_FIELDS}
+    row = {name: getattr(event, name) for name in PLAIN_FIELDS}
     row["ts"] = micros_to_datetime(ts_micros(event.ts))
     row["attempts"] = [dataclasses.asdict(a) for a in event.attempts]
     row["shadow_refusals"] = list(event.shadow_refusals)

@@ -33,7 +33,6 @@ class ControlPlaneService(pb_grpc.ControlPlaneServicer):
         # never become ready until the first change.
         last_sent = request.known_version if request.known_version > 0 else -1
         log.info("data plane %r watching from version %d", request.dataplane_id, last_sent)
-        metrics.CONNECTED_DATAPLANES.inc()
         try:
             # Subscribe before reading `current` so a version published in between is not lost.
             async with self._hub.subscribe() as watcher:
@@ -57,7 +56,6 @@ class ControlPlaneService(pb_grpc.ControlPlaneServicer):
                     if snapshot is None:  # hub stopping: end the stream, clients reconnect
                         return
         finally:
-            metrics.CONNECTED_DATAPLANES.dec()
             log.info("data plane %r stopped watching", request.dataplane_id)
 
     def _push_span(self, snapshot: pb.Snapshot, dataplane_id: str) -> Span:

@@ -12,7 +12,6 @@ __all__ = [
     "SNAPSHOT_ERRORS",
     "SNAPSHOT_PUSHES",
     "SNAPSHOT_VERSION",
-    "WATCHERS",
 ]
 
 HTTP_REQUESTS = Counter(
@@ -30,7 +29,6 @@ SNAPSHOT_BUILDS = Counter(
     "switchyard_controlplane_snapshot_builds", "Snapshots built after a version change."
 )
 SNAPSHOT_ERRORS = Counter("switchyard_controlplane_snapshot_poll_errors", "Failed version polls or builds.")
-WATCHERS = Gauge("switchyard_controlplane_snapshot_watchers", "Open WatchSnapshot streams.")
 CONNECTED_DATAPLANES = Gauge(
     "switchyard_controlplane_connected_dataplanes",
     "Data planes connected to this replica (one per open WatchSnapshot stream).",

@@ -109,12 +109,12 @@ class SnapshotHub:
     async def subscribe(self) -> AsyncIterator[Watcher]:
         watcher = Watcher()
         self._watchers.add(watcher)
-        metrics.WATCHERS.set(len(self._watchers))
+        metrics.CONNECTED_DATAPLANES.set(len(self._watchers))
         try:
             yield watcher
         finally:
             self._watchers.discard(watcher)
-            metrics.WATCHERS.set(len(self._watchers))
+            metrics.CONNECTED_DATAPLANES.set(len(self._watchers))
 
     async def refresh(self) -> bool:
         """Rebuild if the stored version moved; True when a new snapshot was published."""

@@ -120,12 +120,11 @@ class AttemptLoop:
             record.upstream_model = target.upstream_model
             refusal: str | None = None
             probe = False
-            if self.breakers.admit(ref, org.breaker) is not Admission.CLOSED or (
-                self.governor is not None and target.limits.active
-            ):
-                refusal, probe = await self._admit(target, org, record, clock)
+            admission = self.breakers.admit(ref, org.breaker)
+            if admission is not Admission.CLOSED or (self.governor is not None and target.limits.active):
+                refusal, probe = await self._admit(target, org, record, clock, admission)
             if refusal is not None:
-                skipped[ref.id] = (_name(target), refusal)
+                skipped[ref.id] = (target.price_name, refusal)
                 io._attempt(record, target, refusal, time.perf_counter())
                 self._metrics.failover(runtime.slug, refusal)
                 if org.overflow == "fail":
@@ -135,7 +134,7 @@ class AttemptLoop:
             try:
                 request = await build(target)
                 if request is None:
-                    skipped[ref.id] = (_name(target), "unsupported")
+                    skipped[ref.id] = (target.price_name, "unsupported")
                     if failure is None and unsupported is not None:
                         failure = unsupported(target)
                     continue
@@ -192,11 +191,16 @@ class AttemptLoop:
         raise UpstreamError("no target could serve the call")
 
     async def _admit(
-        self, target: Target, org: OrgPolicyRecord, record: CallRecord, clock: AttemptClock
+        self,
+        target: Target,
+        org: OrgPolicyRecord,
+        record: CallRecord,
+        clock: AttemptClock,
+        admission: Admission,
     ) -> tuple[str | None, bool]:
-        """(why the target is skipped or None, whether this call is its half-open probe)."""
+        """(why the target is skipped or None, whether this call is its half-open probe),
+        given the breaker's `admission` of it."""
         ref = target.breaker
-        admission = self.breakers.admit(ref, org.breaker)
         probe = False
         if admission is Admission.OPEN:
             return "breaker_open", False
@@ -253,12 +257,8 @@ async def _start(
     return response
 
 
-def _name(target: Target) -> str:
-    return f"{target.runtime.slug}/{target.upstream_model}"
-
-
 def _refusal_error(refusal: str, model: str, target: Target) -> SwitchyardError:
-    name = _name(target)
+    name = target.price_name
     if refusal == "over_quota":
         return RateLimited(
             f"the target {name} of the model '{model}' is over its quota",

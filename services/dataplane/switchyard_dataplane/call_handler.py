@@ -6,6 +6,7 @@ side_routes.py) say what to send and how to relay the answer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from switchyard_common.usage import Attempt
 from .access_log import ACCESS, log_call
 from .admission.governor import Governor
 from .admission.scopes import KeyRefusal
-from .asgi_io import ClientGone, Receive, Scope, Send, send_response
+from .asgi_io import ClientGone, Receive, Scope, Send, send_response, watch_disconnect
 from .attempt_loop import AttemptLoop
 from .audit_capture import AuditCapture
 from .breakers import Breakers, LocalBreakerStore
@@ -49,6 +50,8 @@ _RETRY_STATUSES = frozenset({429, 503, 529})
 _RETRY_HEADERS = ("retry-after", "retry-after-ms")
 # Status recorded when the caller went away before the answer was complete (nginx's).
 CLIENT_CLOSED = 499
+# Headers of every relayed (streamed) answer: no caching, no proxy buffering.
+_STREAM_HEADERS = ((b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"))
 # Caller headers that Anthropic upstreams must see when the caller speaks Anthropic.
 _ANTHROPIC_FORWARD = frozenset({b"anthropic-version", b"anthropic-beta"})
 
@@ -278,6 +281,77 @@ class CallHandler:
         if record.audit is not None:
             record.audit.response(body)
         await send_response(send, status, [*headers, *record.response_headers, request_id_header()], body)
+
+    async def _start_stream(self, record: CallRecord, send: Send, status: int, content_type: bytes) -> None:
+        """The headers of an answer relayed chunk by chunk: from here on, errors can no
+        longer be sent as such."""
+        record.status = status
+        self._metrics.request(self.route, status)
+        record.responded = True
+        headers = [(b"content-type", content_type), *_STREAM_HEADERS, *record.response_headers]
+        headers.append(request_id_header())
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def _pump(
+        self,
+        record: CallRecord,
+        response: UpstreamResponse,
+        receive: Receive,
+        send: Send,
+        feed: Callable[[bytes], bytes],
+        audit: bool = True,
+    ) -> str:
+        """Relay the upstream's chunks, each through `feed` (what to pass on now), until
+        the stream ends ("ok"), the caller leaves ("client_closed") or the upstream
+        fails ("timeout", "unreachable"); closes the upstream response either way."""
+        # Bodies are captured only under a `full` audit policy.
+        capture = record.audit if audit and record.audit is not None and record.audit.full else None
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(watch_disconnect(receive, gone))
+        try:
+            async for chunk in response.chunks():
+                out = feed(chunk)
+                if out:
+                    if record.ttfb is None:
+                        record.ttfb = time.perf_counter()
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+                    if capture is not None:
+                        capture.response(out)
+                if gone.is_set():
+                    return "client_closed"
+        except UpstreamTimeout:
+            return "timeout"
+        except UpstreamUnreachable:
+            return "unreachable"
+        finally:
+            watcher.cancel()
+            await response.aclose()
+        return "ok"
+
+    async def _end_stream(
+        self,
+        record: CallRecord,
+        send: Send,
+        target: Target,
+        outcome: str,
+        attempt_started: float,
+        status: int,
+        tail: bytes = b"",
+    ) -> None:
+        """Record the relayed attempt's outcome and end the answer with `tail`."""
+        self._attempt(
+            record, target, "ok" if outcome == "client_closed" else outcome, attempt_started, status
+        )
+        if outcome == "client_closed":
+            record.status = CLIENT_CLOSED
+            record.error_type = "client_closed"
+            return
+        if outcome in ("timeout", "unreachable"):
+            # Headers are gone already: the caller sees the answer end early.
+            record.error_type = "upstream_stream_interrupted"
+        if record.audit is not None and tail:
+            record.audit.response(tail)
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     async def _read_body(
         self, record: CallRecord, target: Target, response: UpstreamResponse, attempt_started: float

@@ -5,14 +5,10 @@ event by event) and record the call."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any, ClassVar
 
-from switchyard_common.errors import UpstreamTimeout, UpstreamUnreachable
-
-from .asgi_io import Receive, Send, read_body, watch_disconnect
-from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, not_ready, request_id_header
+from .asgi_io import Receive, Send, read_body
+from .call_handler import CallHandler, Incoming, not_ready
 from .chat_request import parse_chat_body, parse_messages_body
 from .exchange import estimate_input_tokens, read_answer, stream_relay_for, upstream_request
 from .image_inline import AddressGuard, ImageFetcher, public_hosts_only
@@ -22,8 +18,6 @@ from .upstream import UpstreamResponse
 from .usage_events import CallRecord, billing_prices
 
 __all__ = ["ChatHandler", "not_ready"]
-
-_STREAM_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
 class ChatHandler(CallHandler):
@@ -96,43 +90,8 @@ class ChatHandler(CallHandler):
         content_type = b"text/event-stream"
         if not request.translated and response.content_type:
             content_type = response.content_type.encode()
-        record.status = response.status
-        self._metrics.request(self.route, response.status)
-        record.responded = True
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [
-                    (b"content-type", content_type),
-                    *_STREAM_HEADERS,
-                    *record.response_headers,
-                    request_id_header(),
-                ],
-            }
-        )
-        gone = asyncio.Event()
-        watcher = asyncio.create_task(watch_disconnect(receive, gone))
-        outcome = "ok"
-        try:
-            async for chunk in response.chunks():
-                out = relay.feed(chunk)
-                if out:
-                    if record.ttfb is None:
-                        record.ttfb = time.perf_counter()
-                    await send({"type": "http.response.body", "body": out, "more_body": True})
-                    if record.audit is not None:
-                        record.audit.response(out)
-                if gone.is_set():
-                    outcome = "client_closed"
-                    break
-        except UpstreamTimeout:
-            outcome = "timeout"
-        except UpstreamUnreachable:
-            outcome = "unreachable"
-        finally:
-            watcher.cancel()
-            await response.aclose()
+        await self._start_stream(record, send, response.status, content_type)
+        outcome = await self._pump(record, response, receive, send, relay.feed)
         tail = relay.finish()
         # A stream cut short is billed for what the upstream produced until the gateway
         # stopped reading, counted locally where the upstream had not reported it.
@@ -143,16 +102,4 @@ class ChatHandler(CallHandler):
             # type tells billing and audit the answer is not a complete one.
             outcome = "error"
             record.error_type = "upstream_stream_error"
-        self._attempt(
-            record, target, "ok" if outcome == "client_closed" else outcome, attempt_started, response.status
-        )
-        if outcome == "client_closed":
-            record.status = CLIENT_CLOSED
-            record.error_type = "client_closed"
-            return
-        if outcome in ("timeout", "unreachable"):
-            # Headers are gone already: the caller sees the stream end early.
-            record.error_type = "upstream_stream_interrupted"
-        if record.audit is not None and tail:
-            record.audit.response(tail)
-        await send({"type": "http.response.body", "body": tail, "more_body": False})
+        await self._end_stream(record, send, target, outcome, attempt_started, response.status, tail)

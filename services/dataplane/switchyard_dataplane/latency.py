@@ -38,6 +38,3 @@ class LatencyTracker:
         that fails fast does not look fast (and one that never answers is measured)."""
         current = self._ewma.get(target)
         self.observe(target, max(seconds, 2.0 * current) if current is not None else seconds)
-
-    def snapshot(self) -> dict[str, float]:
-        return dict(self._ewma)

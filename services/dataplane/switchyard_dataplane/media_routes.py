@@ -13,14 +13,12 @@ metered as they pass with bounded memory (media/streams.py).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any, ClassVar
 
-from switchyard_common.errors import InvalidRequest, SwitchyardError, UpstreamTimeout, UpstreamUnreachable
+from switchyard_common.errors import InvalidRequest, SwitchyardError
 
-from .asgi_io import Receive, Send, read_body, watch_disconnect
-from .call_handler import CLIENT_CLOSED, CallHandler, Incoming, request_id_header
+from .asgi_io import Receive, Send, read_body
+from .call_handler import CallHandler, Incoming
 from .index import SnapshotIndex, Target
 from .media.answers import MediaUnits, units_of_answer
 from .media.requests import MediaCall, parse_media
@@ -58,7 +56,7 @@ class MediaHandler(CallHandler):
         raw = await read_body(receive, self._max_body)
         content_type = incoming.content_type.decode("latin-1") if incoming.content_type else ""
         call = parse_media(self.operation, raw, content_type)
-        if record.audit is not None:
+        if record.audit is not None and record.audit.full:
             record.audit.request(call.audit_body())
         record.model = call.model
         record.stream = call.stream
@@ -115,63 +113,25 @@ class MediaHandler(CallHandler):
         upstream sends them, metered as they pass (media/streams.py)."""
         content_type = response.content_type or "application/octet-stream"
         text = _is_text(content_type)
-        record.status = response.status
-        self._metrics.request(self.route, response.status)
-        record.responded = True
         meter = stream_meter_for(call)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [
-                    (b"content-type", content_type.encode()),
-                    (b"cache-control", b"no-cache"),
-                    *record.response_headers,
-                    request_id_header(),
-                ],
-            }
-        )
-        gone = asyncio.Event()
-        watcher = asyncio.create_task(watch_disconnect(receive, gone))
-        outcome = "ok"
         size = 0
+
+        def feed(chunk: bytes) -> bytes:
+            nonlocal size
+            size += len(chunk)
+            meter.feed(chunk)
+            return chunk
+
+        await self._start_stream(record, send, response.status, content_type.encode())
         try:
-            async for chunk in response.chunks():
-                if not chunk:
-                    continue
-                if record.ttfb is None:
-                    record.ttfb = time.perf_counter()
-                size += len(chunk)
-                meter.feed(chunk)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                if text and record.audit is not None:
-                    record.audit.response(chunk)
-                if gone.is_set():
-                    outcome = "client_closed"
-                    break
-        except UpstreamTimeout:
-            outcome = "timeout"
-        except UpstreamUnreachable:
-            outcome = "unreachable"
+            outcome = await self._pump(record, response, receive, send, feed, audit=text)
         finally:
-            watcher.cancel()
-            await response.aclose()
             # What the upstream produced is billed, even if the caller left early.
             _meter(record, meter.units())
         if not text and record.audit is not None:
             # Audio is not kept in the audit log: what it was and how much of it.
             record.audit.response(f"[{content_type}, {size} bytes]".encode())
-        self._attempt(
-            record, target, "ok" if outcome == "client_closed" else outcome, attempt_started, response.status
-        )
-        if outcome == "client_closed":
-            record.status = CLIENT_CLOSED
-            record.error_type = "client_closed"
-            return
-        if outcome != "ok":
-            # Headers are gone already: the caller sees the answer end early.
-            record.error_type = "upstream_stream_interrupted"
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await self._end_stream(record, send, target, outcome, attempt_started, response.status)
 
 
 def _meter(record: CallRecord, units: MediaUnits) -> None:

@@ -77,11 +77,6 @@ class MeteringRelay:
         return self._inner.error
 
     @property
-    def reported(self) -> TokenUsage | None:
-        """The last usage the upstream reported so far, if any."""
-        return self._inner.usage
-
-    @property
     def buffered_bytes(self) -> int:
         """Raw bytes held for local counting (never much more than the limit)."""
         return self._pending_bytes

@@ -160,7 +160,7 @@ def billing_prices(index: SnapshotIndex, model: str, target: Target, ts: float) 
     Sub-kinds (cache reads and writes, reasoning) are never taken from the target: the
     public model without them bills those tokens at its own input / output price."""
     public = index.prices_for(model, ts)
-    own = index.price_at(f"{target.runtime.slug}/{target.upstream_model}", ts)
+    own = index.price_at(target.price_name, ts)
     if own is None or not own.per_million:
         return public
     rates = public.per_million

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from sqlalchemy import String
 from switchyard_common.usage import Attempt, UsageEvent
+from switchyard_common.usage_store import usage_events
 
 __all__ = ["PoisonMessage", "decode_usage"]
 
@@ -25,20 +27,24 @@ class PoisonMessage(ValueError):
     """The payload is not a usage event this ingest can store."""
 
 
-# Column widths of switchyard_common.usage_store.usage_events.
-_REQUIRED_STR = (
-    ("id", 36),
-    ("org", 100),
-    ("org_id", 36),
-    ("key_id", 36),
-    ("capability", 32),
-    ("model", 200),
-    ("provider", 100),
-    ("upstream_model", 200),
-    ("currency", 3),
-    ("key_name", 200),
+def _widths(*names: str) -> tuple[tuple[str, int], ...]:
+    """(field, the ledger column's width) for each string field, read from the table."""
+    return tuple((name, cast(String, usage_events.c[name].type).length or 0) for name in names)
+
+
+_REQUIRED_STR = _widths(
+    "id",
+    "org",
+    "org_id",
+    "key_id",
+    "capability",
+    "model",
+    "provider",
+    "upstream_model",
+    "currency",
+    "key_name",
 )
-_OPTIONAL_STR = (("error_type", 64), ("client_ip", 64), ("trace_id", 64), ("refused_by", 64))
+_OPTIONAL_STR = _widths("error_type", "client_ip", "trace_id", "refused_by")
 _OPTIONAL_TEXT = ("request_body", "response_body")
 _INTS = (
     "status",

@@ -25,7 +25,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import httpx
-from switchyard_common.usage_rollups import GROUP_COLUMNS, LATENCY_BUCKETS, SUM_COLUMNS, RollupRow
+from switchyard_common.usage_rollups import (
+    BUCKET_COLUMNS,
+    FLOAT_SUMS,
+    GROUP_COLUMNS,
+    LATENCY_BUCKETS,
+    SUM_COLUMNS,
+    RollupRow,
+)
 
 __all__ = ["TimeSeriesError", "TimeSeriesWriter", "rollup_lines"]
 
@@ -33,8 +40,8 @@ MEASUREMENT = "switchyard_usage"
 LATENCY_MEASUREMENT = "switchyard_usage_latency"
 
 _TAG_NAMES = GROUP_COLUMNS[1:]  # everything but the minute, which is the timestamp
-_FLOAT_FIELDS = frozenset({"audio_seconds", "cost", "latency_ms_sum", "ttfb_ms_sum"})
-_BUCKET_NAMES = frozenset(name for name, _ in LATENCY_BUCKETS)
+_FLOAT_FIELDS = frozenset(FLOAT_SUMS)
+_BUCKET_NAMES = frozenset(BUCKET_COLUMNS)
 _FIELDS = tuple(
     (index, name, name in _FLOAT_FIELDS)
     for index, name in enumerate(SUM_COLUMNS)

@@ -37,7 +37,6 @@ class WriteResult:
     # (index in the batch, reason) of events the database refused for their content
     rejected: list[tuple[int, str]] = field(default_factory=list)
     # ids of the events this write inserted (the others were stored already)
-    inserted_ids: set[str] = field(default_factory=set)
     rollup_rows: int = 0
     timeseries_lines: int = 0
 
@@ -98,7 +97,6 @@ class UsageWriter:
                 continue
             result.inserted += single.inserted
             result.duplicates += single.duplicates
-            result.inserted_ids |= single.inserted_ids
             result.rollup_rows += single.rollup_rows
             result.timeseries_lines += single.timeseries_lines
         return result
@@ -120,7 +118,6 @@ class UsageWriter:
         return WriteResult(
             inserted=len(new),
             duplicates=len(events) - len(new),
-            inserted_ids={event.id for event in new},
             rollup_rows=len(totals),
             timeseries_lines=lines,
         )

@@ -1,6 +1,7 @@
 """OpenAI media endpoints in the real wire formats: images (generations, edits,
 variations) and audio (transcriptions, translations, speech); plus Mistral OCR
-(`.../ocr`) and the gateway's segmentation format (`.../vision/segmentations`). Azure
+(`.../ocr`) and the gateway's segmentation format (`.../vision/segmentations`), answered
+by documents.py; requests are read by media_forms.py. Azure
 deployment paths (`/openai/deployments/{d}/images/generations?api-version=...`) answer
 the same, the deployment standing in for a missing `model`.
 
@@ -27,25 +28,34 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
-import hashlib
 import io
 import json
 import math
 import mimetypes
-import re
 import struct
 import time
 import wave
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.datastructures import UploadFile
-from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from .behaviour import IMAGE_PROMPT_TOKENS, MockInvalid, word_count
+from .documents import ocr, segmentations
+from .media_forms import (
+    KINDS,
+    PIXEL_PNG,
+    MediaRequest,
+    Upload,
+    field_bool,
+    field_choice,
+    field_int,
+    field_number,
+    field_strings,
+    field_text,
+    kind_of,
+    read,
+)
 
 __all__ = [
     "KINDS",
@@ -59,19 +69,6 @@ __all__ = [
     "speech_audio",
 ]
 
-PIXEL_PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
-KINDS = (
-    "images/generations",
-    "images/edits",
-    "images/variations",
-    "audio/transcriptions",
-    "audio/translations",
-    "audio/speech",
-    "ocr",
-    "vision/segmentations",
-)
 _MULTIPART_KINDS = frozenset(
     {"images/edits", "images/variations", "audio/transcriptions", "audio/translations"}
 )
@@ -95,85 +92,6 @@ SPEECH_TYPES = {
     "wav": "audio/wav",
     "pcm": "audio/pcm",
 }
-_PAGES_IN_URL = re.compile(r"(\d+)-pages?\b")
-
-
-def kind_of(path: str) -> str | None:
-    """Which media endpoint `path` names (by its end), or None."""
-    return next((kind for kind in KINDS if path.endswith("/" + kind)), None)
-
-
-@dataclass(frozen=True)
-class Upload:
-    filename: str
-    content_type: str
-    data: bytes
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "filename": self.filename,
-            "content_type": self.content_type,
-            "size": len(self.data),
-            "sha256": hashlib.sha256(self.data).hexdigest(),
-        }
-
-
-@dataclass
-class MediaRequest:
-    """A media request as read: the JSON body, or a form's fields and files. `error` is
-    set when it could not be read (answered 400 once the request is recorded)."""
-
-    kind: str
-    body: Any = None  # JSON body, or the form's text fields (repeated names -> lists)
-    files: dict[str, list[Upload]] = field(default_factory=dict)
-    multipart: bool = False
-    raw: str = ""  # the JSON text ("" for a form)
-    content_type: str = ""  # without its parameters
-    error: str | None = None
-
-    def recorded(self) -> Any:
-        if not self.multipart:
-            return self.body
-        files = {
-            name: uploads[0].describe() if len(uploads) == 1 else [u.describe() for u in uploads]
-            for name, uploads in self.files.items()
-        }
-        return {**self.body, "files": files}
-
-    def model(self, azure_deployment: str | None) -> str:
-        value = self.body.get("model") if isinstance(self.body, dict) else None
-        return value if isinstance(value, str) and value else azure_deployment or ""
-
-
-async def read(request: Request, kind: str) -> MediaRequest:
-    """Read the body (never raises: a malformed one sets `error`)."""
-    media = MediaRequest(kind, content_type=request.headers.get("content-type", "").split(";")[0].strip())
-    if media.content_type.lower() == "multipart/form-data":
-        media.multipart = True
-        media.body = {}
-        try:
-            form = await request.form()
-        except Exception as exc:  # Starlette's HTTPException or MultiPartException
-            media.error = f"Could not parse multipart form: {getattr(exc, 'detail', None) or exc}"
-            return media
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                upload = Upload(value.filename or "", value.content_type or "", await value.read())
-                media.files.setdefault(name, []).append(upload)
-            elif name in media.body:
-                previous = media.body[name]
-                media.body[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
-            else:
-                media.body[name] = value
-        await form.close()
-        return media
-    raw = await request.body()
-    media.raw = raw.decode("utf-8", "replace")
-    try:
-        media.body = json.loads(raw) if raw else None
-    except ValueError:
-        media.error = "We could not parse the JSON body of your request."
-    return media
 
 
 async def respond(media: MediaRequest, *, azure_deployment: str | None, base_url: str) -> Response:
@@ -188,71 +106,6 @@ async def respond(media: MediaRequest, *, azure_deployment: str | None, base_url
     if not model:
         raise MockInvalid("you must provide a model parameter")
     return _HANDLERS[media.kind](media, model, base_url)
-
-
-# -- field readers (JSON values, or form strings) ---------------------------------------
-
-
-def _text(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise MockInvalid(f"Missing required parameter: '{key}'.")
-        return None
-    if not isinstance(value, str):
-        raise MockInvalid(f"Invalid type for '{key}': expected a string.")
-    if required and not value:
-        raise MockInvalid(f"Invalid '{key}': empty string.")
-    return value
-
-
-def _integer(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = body.get(key)
-    if value is None:
-        return default
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MockInvalid(f"Invalid type for '{key}': expected an integer.")
-    if not low <= value <= high:
-        raise MockInvalid(f"Invalid '{key}': {value} is not between {low} and {high}.")
-    return value
-
-
-def _number(body: dict[str, Any], key: str, low: float, high: float) -> None:
-    value = body.get(key)
-    if value is None:
-        return
-    try:
-        number = float(value) if isinstance(value, str) else value
-    except ValueError:
-        number = None
-    if isinstance(number, bool) or not isinstance(number, int | float):
-        raise MockInvalid(f"Invalid type for '{key}': expected a number.")
-    if not low <= number <= high:
-        raise MockInvalid(f"Invalid '{key}': {number} is not between {low} and {high}.")
-
-
-def _choice(body: dict[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
-    value = _text(body, key) or default
-    if value not in allowed:
-        supported = ", ".join(allowed)
-        raise MockInvalid(f"Invalid value for '{key}': '{value}'. Supported values are: {supported}.")
-    return value
-
-
-def _bool(body: dict[str, Any], key: str) -> bool:
-    value = body.get(key)
-    if isinstance(value, str):
-        return value.lower() == "true"
-    return value is True
-
-
-def _strings(body: dict[str, Any], key: str) -> list[str]:
-    value = body.get(key)
-    if value is None:
-        return []
-    return [str(item) for item in value] if isinstance(value, list) else [str(value)]
 
 
 # -- images ------------------------------------------------------------------------------
@@ -286,15 +139,15 @@ def _input_images(media: MediaRequest) -> int:
 
 def _images(media: MediaRequest, model: str, base_url: str) -> Response:
     body = media.body
-    prompt = None if media.kind == "images/variations" else _text(body, "prompt", required=True)
+    prompt = None if media.kind == "images/variations" else field_text(body, "prompt", required=True)
     input_images = 0 if media.kind == "images/generations" else _input_images(media)
-    stream = _bool(body, "stream")
+    stream = field_bool(body, "stream")
     if stream and (not model.startswith("gpt-image") or media.kind == "images/variations"):
         raise MockInvalid("Streaming is only supported for GPT image models.")
-    n = _integer(body, "n", 1, 1, 10)
-    size = _choice(body, "size", _IMAGE_SIZES, "1024x1024")
+    n = field_int(body, "n", 1, 1, 10)
+    size = field_choice(body, "size", _IMAGE_SIZES, "1024x1024")
     gpt_image = model.startswith("gpt-image")
-    response_format = _choice(body, "response_format", ("url", "b64_json"), "url")
+    response_format = field_choice(body, "response_format", ("url", "b64_json"), "url")
     if gpt_image:
         response_format = "b64_json"  # GPT image models always answer base64
     data: list[dict[str, Any]] = []
@@ -309,12 +162,12 @@ def _images(media: MediaRequest, model: str, base_url: str) -> Response:
         data.append(item)
     answer: dict[str, Any] = {"created": int(time.time()), "data": data}
     if gpt_image:
-        quality = _text(body, "quality") or "auto"
+        quality = field_text(body, "quality") or "auto"
         quality = "medium" if quality in ("auto", "standard") else quality
         size = "1024x1024" if size == "auto" else size
         answer.update(
-            background=_text(body, "background") or "opaque",
-            output_format=_text(body, "output_format") or "png",
+            background=field_text(body, "background") or "opaque",
+            output_format=field_text(body, "output_format") or "png",
             quality=quality,
             size=size,
         )
@@ -333,7 +186,7 @@ def _images(media: MediaRequest, model: str, base_url: str) -> Response:
                 "output_tokens_details": {"image_tokens": output_tokens, "text_tokens": 0},
             }
     if stream:
-        partials = _integer(body, "partial_images", 0, 0, 3)
+        partials = field_int(body, "partial_images", 0, 0, 3)
         event = "image_edit" if media.kind == "images/edits" else "image_generation"
         return StreamingResponse(_image_events(answer, event, partials), media_type="text/event-stream")
     return JSONResponse(answer)
@@ -344,7 +197,9 @@ async def _image_events(answer: dict[str, Any], event: str, partials: int) -> As
     whose `usage` (this image's share of the call's) comes last, after the image."""
     n = len(answer["data"])
     usage = answer.get("usage")
-    settings = {k: answer[k] for k in ("background", "output_format", "quality", "size") if k in answer}
+    settings: dict[str, Any] = {
+        k: answer[k] for k in ("background", "output_format", "quality", "size") if k in answer
+    }
     for item in answer["data"]:
         for index in range(partials):
             partial = {
@@ -428,8 +283,8 @@ def _transcribe(media: MediaRequest, model: str, _base_url: str) -> Response:
         raise MockInvalid(f"Invalid file format. Supported formats: {list(_AUDIO_EXTENSIONS)}")
     if not upload.data:
         raise MockInvalid("Audio file might be corrupted or unsupported")
-    response_format = _choice(body, "response_format", _TRANSCRIPT_FORMATS, "json")
-    _number(body, "temperature", 0.0, 1.0)
+    response_format = field_choice(body, "response_format", _TRANSCRIPT_FORMATS, "json")
+    field_number(body, "temperature", 0.0, 1.0)
     by_tokens = model.startswith("gpt-4o") and not translate
     if by_tokens and response_format not in ("json", "text"):
         raise MockInvalid(
@@ -437,10 +292,10 @@ def _transcribe(media: MediaRequest, model: str, _base_url: str) -> Response:
             "Use 'json' or 'text' instead."
         )
     duration = audio_duration(upload.data)
-    prompt = _text(body, "prompt") or ""
+    prompt = field_text(body, "prompt") or ""
     verb = "translation" if translate else "transcript"
     text = f"{verb} of {upload.filename} ({duration:g} s)" + (f" [prompt: {prompt}]" if prompt else "")
-    language = "english" if translate else _LANGUAGES.get(_text(body, "language") or "en", "english")
+    language = "english" if translate else _LANGUAGES.get(field_text(body, "language") or "en", "english")
     with_usage = not model.startswith("no-usage") and not translate
 
     if response_format == "text":
@@ -459,8 +314,8 @@ def _transcribe(media: MediaRequest, model: str, _base_url: str) -> Response:
             "segments": [_segment(text, duration)],
         }
         granularities = [
-            *_strings(body, "timestamp_granularities[]"),
-            *_strings(body, "timestamp_granularities"),
+            *field_strings(body, "timestamp_granularities[]"),
+            *field_strings(body, "timestamp_granularities"),
         ]
         if "word" in granularities and not translate:
             answer["words"] = _words(text, duration)
@@ -529,126 +384,16 @@ async def _chunks(audio: bytes) -> AsyncIterator[bytes]:
 
 def _speech(media: MediaRequest, _model: str, _base_url: str) -> Response:
     body = media.body
-    text = _text(body, "input", required=True) or ""
+    text = field_text(body, "input", required=True) or ""
     if len(text) > 4096:
         raise MockInvalid("Invalid 'input': string too long. Expected a string with maximum length 4096.")
     voice = body.get("voice")
     if not (isinstance(voice, str) and voice) and not (isinstance(voice, dict) and voice.get("id")):
         raise MockInvalid("Missing required parameter: 'voice'.")
-    response_format = _choice(body, "response_format", tuple(SPEECH_TYPES), "mp3")
-    _number(body, "speed", 0.25, 4.0)
+    response_format = field_choice(body, "response_format", tuple(SPEECH_TYPES), "mp3")
+    field_number(body, "speed", 0.25, 4.0)
     audio = speech_audio(text, response_format)
     return StreamingResponse(_chunks(audio), media_type=SPEECH_TYPES[response_format])
-
-
-# -- OCR (Mistral) -----------------------------------------------------------------------
-
-
-def _location(value: Any, where: str) -> str:
-    url = value.get("url") if isinstance(value, dict) else value
-    if not isinstance(url, str) or not re.match(r"(https?://|data:)", url):
-        raise MockInvalid(f"{where}: expected an http(s) URL or a data URI")
-    return url
-
-
-def _data_size(url: str) -> int | None:
-    if not url.startswith("data:") or "," not in url:
-        return None
-    try:
-        return len(base64.b64decode(url.split(",", 1)[1], validate=True))
-    except (binascii.Error, ValueError) as exc:
-        raise MockInvalid("document: the data URI is not valid base64") from exc
-
-
-def _ocr(media: MediaRequest, model: str, _base_url: str) -> Response:
-    body = media.body
-    document = body.get("document")
-    if not isinstance(document, dict) or document.get("type") not in ("document_url", "image_url"):
-        raise MockInvalid("document: expected {'type': 'document_url' | 'image_url', ...}")
-    is_image = document["type"] == "image_url"
-    url = _location(document.get(document["type"]), f"document.{document['type']}")
-    requested = body.get("pages")
-    if requested is not None and (
-        not isinstance(requested, list)
-        or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in requested)
-    ):
-        raise MockInvalid("pages: expected a list of page indexes (integers >= 0)")
-    if requested:
-        indexes = list(requested)
-    else:
-        named = _PAGES_IN_URL.search(url)
-        indexes = list(range(int(named.group(1)) if named else 1 if is_image else 2))
-    name = "inline document" if url.startswith("data:") else url.rsplit("/", 1)[-1].split("?")[0]
-    with_images = _bool(body, "include_image_base64")
-    pages = []
-    for index in indexes:
-        images = (
-            [
-                {
-                    "id": f"img-{index}.png",
-                    "top_left_x": 100,
-                    "top_left_y": 100,
-                    "bottom_right_x": 400,
-                    "bottom_right_y": 300,
-                    "image_base64": "data:image/png;base64," + base64.b64encode(PIXEL_PNG).decode(),
-                }
-            ]
-            if with_images
-            else []
-        )
-        pages.append(
-            {
-                "index": index,
-                "markdown": f"# Page {index + 1}\n\nmock OCR of {name}, page {index + 1}",
-                "images": images,
-                "dimensions": {"dpi": 200, "height": 2200, "width": 1700},
-            }
-        )
-    answer: dict[str, Any] = {"pages": pages, "model": model, "document_annotation": None}
-    if not model.startswith("no-usage"):
-        answer["usage_info"] = {"pages_processed": len(pages), "doc_size_bytes": _data_size(url)}
-    return JSONResponse(answer)
-
-
-# -- segmentation (the gateway's own format) ---------------------------------------------
-
-
-def _segmentations(media: MediaRequest, model: str, _base_url: str) -> Response:
-    body = media.body
-    if ("image" in body) == ("images" in body):
-        raise MockInvalid("give exactly one of 'image' and 'images'")
-    inputs = [body["image"]] if "image" in body else body["images"]
-    if not isinstance(inputs, list) or not inputs:
-        raise MockInvalid("images: expected a non-empty list")
-    for i, image in enumerate(inputs):
-        if not isinstance(image, str) or not re.match(r"(https?://|data:image/)", image):
-            raise MockInvalid(f"images[{i}]: expected an http(s) URL or an image data URI")
-    prompt = _text(body, "prompt") or ""
-    points = body.get("points") or []
-    labels = body.get("labels") or [1] * len(points)
-    if not isinstance(points, list) or not all(
-        isinstance(p, list) and len(p) == 2 and all(isinstance(c, int | float) for c in p) for p in points
-    ):
-        raise MockInvalid("points: expected a list of [x, y] pairs")
-    if not isinstance(labels, list) or len(labels) != len(points):
-        raise MockInvalid("labels: expected one label per point")
-    if points:
-        masks = [
-            {
-                "label": "foreground" if label else "background",
-                "score": round(0.95 - 0.05 * k, 2),
-                "bbox": [max(0, int(x) - 16), max(0, int(y) - 16), 32, 32],
-            }
-            for k, ((x, y), label) in enumerate(zip(points, labels, strict=True))
-        ]
-    else:
-        names = [part.strip() for part in prompt.split(",") if part.strip()] or ["object"]
-        masks = [
-            {"label": name, "score": round(0.95 - 0.05 * k, 2), "bbox": [10 + 20 * k, 10, 64, 48]}
-            for k, name in enumerate(names)
-        ]
-    data = [{"index": i, "masks": masks} for i in range(len(inputs))]
-    return JSONResponse({"object": "list", "model": model, "data": data})
 
 
 _HANDLERS: dict[str, Callable[[MediaRequest, str, str], Response]] = {
@@ -658,6 +403,6 @@ _HANDLERS: dict[str, Callable[[MediaRequest, str, str], Response]] = {
     "audio/transcriptions": _transcribe,
     "audio/translations": _transcribe,
     "audio/speech": _speech,
-    "ocr": _ocr,
-    "vision/segmentations": _segmentations,
+    "ocr": ocr,
+    "vision/segmentations": segmentations,
 }

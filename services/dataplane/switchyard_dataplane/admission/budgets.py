@@ -89,7 +89,7 @@ def reservation_prices(
     dearest: PriceTable | None = None
     dearest_cost = -1.0
     for target in route.targets:
-        table = index.price_at(f"{target.runtime.slug}/{target.upstream_model}", now)
+        table = index.price_at(target.price_name, now)
         if table is None or not table.per_million:
             continue
         cost = worst_case_cost(table.per_million, input_tokens, output_tokens, media)

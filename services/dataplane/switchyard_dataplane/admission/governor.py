@@ -291,7 +291,7 @@ class Governor:
         quota = target.limits
         if not quota.active:
             return True
-        name = f"{target.runtime.slug}/{target.upstream_model}"
+        name = target.price_name
         tokens = max(0, record.input_estimate)
         plan = Plan(call_id=f"{self._replica}:{next(self._ids)}")
         self._rates(plan, "target", f"{self.prefix}rl:t:{name}", quota, tokens, frozenset())
@@ -327,7 +327,9 @@ class Governor:
                 token_deltas=[real_tokens - r.amount if r.tokens else 0 for r in plan.rates],
                 costs_nano=[cost_nano if b.currency == bill.currency else 0 for b in plan.budgets],
             )
-            jobs.append((ticket.limiter, plan, ticket.verdict, settlement))
+            # An rpm-only plan has nothing to settle: no slot, no budget, no token delta.
+            if plan.slots or plan.budgets or any(settlement.token_deltas):
+                jobs.append((ticket.limiter, plan, ticket.verdict, settlement))
         answered = f"{record.provider}/{record.upstream_model}"
         for name, tplan, tverdict, limiter in ticket.targets:
             # Only the target that answered used its tokens; the others were attempts.

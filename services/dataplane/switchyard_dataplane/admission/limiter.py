@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from redis.commands.core import AsyncScript
+from switchyard_common.budget_state import reservations_key
 
 from ..redis_link import RedisLink
 from .limits_lua import ADMIT, SETTLE
@@ -48,7 +49,7 @@ class RedisLimiter:
         for s in plan.slots:
             args.extend((s.limit, 1 if s.enforce else 0))
         for b in plan.budgets:
-            keys.extend((b.key, b.key + ":r"))
+            keys.extend((b.key, reservations_key(b.key)))
             args.extend((b.limit_nano, b.reserve_nano, 1 if b.enforce else 0, b.period_end))
         raw = await self.link.run(lambda: self._admit(keys=keys, args=args))
         admitted, refused, retry, now, bucket, shadow, used, resets, budget_used = raw
@@ -75,6 +76,6 @@ class RedisLimiter:
         args: list[Any] = [plan.call_id, verdict.bucket, len(deltas), len(plan.slots), len(plan.budgets)]
         args.extend(deltas)
         for budget, cost in zip(plan.budgets, settlement.costs_nano, strict=True):
-            keys.extend((budget.key, budget.key + ":r"))
+            keys.extend((budget.key, reservations_key(budget.key)))
             args.extend((cost, budget.period_end))
         await self.link.run(lambda: self._settle(keys=keys, args=args))

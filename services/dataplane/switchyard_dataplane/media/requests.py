@@ -118,7 +118,7 @@ def _text(payload: dict[str, Any], param: str) -> str:
     return value
 
 
-def _json_call(operation: str, raw: bytes, content_type: str) -> MediaCall:
+def _json_call(operation: str, raw: bytes) -> MediaCall:
     payload = json_object(raw)
     model = model_field(payload)
     capability = CAPABILITY[operation]
@@ -212,4 +212,4 @@ def parse_media(operation: str, raw: bytes, content_type: str) -> MediaCall:
     """The validated media call of `operation` (InvalidRequest, 400, otherwise)."""
     if operation in _MULTIPART:
         return _form_call(operation, raw, content_type)
-    return _json_call(operation, raw, content_type)
+    return _json_call(operation, raw)

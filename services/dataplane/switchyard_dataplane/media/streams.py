@@ -80,7 +80,7 @@ class ImageStreamMeter:
     def _append(self, data: bytes) -> None:
         if len(self._head) < _HEAD_BYTES:
             self._head += data[: _HEAD_BYTES - len(self._head)]
-        self._tail = (self._tail + data)[-_TAIL_BYTES:]
+        self._tail = (self._tail + data[-_TAIL_BYTES:])[-_TAIL_BYTES:]
 
     def _end_event(self) -> None:
         if any(marker in self._head for marker in _COMPLETED):
