@@ -6,12 +6,13 @@ Control-plane tables (switchyard_controlplane.db.models) and the usage tables
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["METADATA", "make_engine"]
+__all__ = ["METADATA", "as_utc", "make_engine"]
 
 METADATA = MetaData(
     naming_convention={
@@ -49,3 +50,9 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(parsed, **kwargs)  # type: ignore[arg-type]
+
+
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC; a naive value is taken to be UTC already (how timestamps are
+    stored and compared everywhere)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

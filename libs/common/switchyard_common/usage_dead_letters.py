@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .db import METADATA
+from .db import METADATA, as_utc
 
 __all__ = [
     "DeadLetter",
@@ -88,10 +88,6 @@ def record_dead_letters(conn: Connection, letters: Sequence[DeadLetter]) -> int:
     return len(conn.execute(stmt.returning(usage_dead_letters.c.id), rows).all())
 
 
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def list_dead_letters(
     conn: Connection, *, limit: int = 100, before: datetime | None = None
 ) -> list[DeadLetter]:
@@ -99,7 +95,7 @@ def list_dead_letters(
     t = usage_dead_letters.c
     stmt = select(usage_dead_letters).order_by(t.created_at.desc(), t.id.desc()).limit(limit)
     if before is not None:
-        stmt = stmt.where(t.created_at < _aware(before))
+        stmt = stmt.where(t.created_at < as_utc(before))
     return [
         DeadLetter(
             id=row["id"],
@@ -108,7 +104,7 @@ def list_dead_letters(
             reason=row["reason"],
             deliveries=row["deliveries"],
             payload=bytes(row["payload"]),
-            created_at=_aware(row["created_at"]),
+            created_at=as_utc(row["created_at"]),
         )
         for row in conn.execute(stmt).mappings()
     ]

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Connection, Select, func, literal_column, select
 
+from .db import as_utc
 from .usage_rollups import (
     FLOAT_SUMS,
     INT_SUMS,
@@ -73,12 +74,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
 
 def floor_minute(value: datetime) -> datetime:
     """`value` in UTC (naive = UTC already), rounded down to its minute."""
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.replace(second=0, microsecond=0)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return as_utc(value).replace(second=0, microsecond=0)
 
 
 def parse_group_by(values: Sequence[str]) -> list[str]:
@@ -104,7 +100,7 @@ def _sums() -> list[ColumnElement[Any]]:
 def _filtered(
     stmt: Select[Any], start: datetime, end: datetime, filters: Mapping[str, str | None]
 ) -> Select[Any]:
-    stmt = stmt.where(_T.minute >= floor_minute(start), _T.minute < _utc(end))
+    stmt = stmt.where(_T.minute >= floor_minute(start), _T.minute < as_utc(end))
     for name, value in filters.items():
         if value is None:
             continue
@@ -183,7 +179,7 @@ def _bucket_expression(conn: Connection, granularity: Granularity) -> ColumnElem
 
 def _as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return _utc(value)
+        return as_utc(value)
     return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
 
 
@@ -247,4 +243,4 @@ def billing_summary(conn: Connection, *, org: str, start: datetime, end: datetim
         total["cost"] += line["cost"]
         total["requests"] += line["requests"]
         total["unpriced_requests"] += line["unpriced_requests"]
-    return BillingSummary(org=org, start=floor_minute(start), end=_utc(end), lines=lines, totals=totals)
+    return BillingSummary(org=org, start=floor_minute(start), end=as_utc(end), lines=lines, totals=totals)

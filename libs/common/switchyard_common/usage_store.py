@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 
-from .db import METADATA
+from .db import METADATA, as_utc
 from .usage import UsageEvent
 
 # The other usage tables live in METADATA whenever the ledger does (one schema).
@@ -102,13 +102,6 @@ usage_events = Table(
 USAGE_TABLES = [usage_events, usage_rollups_minute, usage_dead_letters]
 
 
-def _utc(value: datetime) -> datetime:
-    """Timestamps are stored in UTC; naive inputs are taken to be UTC already."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 # Event fields stored as they are (everything but ts, ingested_at, the JSON columns
 # and the bodies: those are audit data, kept compressed in audit_log and purged per the
 # org's retention; the ledger's old body columns stay empty).
@@ -126,7 +119,7 @@ def event_to_row(event: UsageEvent, *, ingested_at: datetime | None = None) -> d
     row["ts"] = micros_to_datetime(ts_micros(event.ts))
     row["attempts"] = [dataclasses.asdict(a) for a in event.attempts]
     row["shadow_refusals"] = list(event.shadow_refusals)
-    row["ingested_at"] = _utc(ingested_at or datetime.now(UTC))
+    row["ingested_at"] = as_utc(ingested_at or datetime.now(UTC))
     return row
 
 
@@ -210,7 +203,7 @@ def query_usage(
             func.coalesce(func.sum(t.cost), 0.0).label("cost"),
             func.avg(t.latency_ms).label("avg_latency_ms"),
         )
-        .where(t.ts >= _utc(start), t.ts < _utc(end))
+        .where(t.ts >= as_utc(start), t.ts < as_utc(end))
         .group_by(group_col)
         .order_by(group_col)
     )
@@ -238,7 +231,12 @@ def list_events(
     """Raw rows with `start <= ts < end`, oldest first (ties by id), at most `limit`.
     Timestamps come back timezone-aware (UTC) on every backend."""
     t = usage_events.c
-    stmt = select(usage_events).where(t.ts >= _utc(start), t.ts < _utc(end)).order_by(t.ts, t.id).limit(limit)
+    stmt = (
+        select(usage_events)
+        .where(t.ts >= as_utc(start), t.ts < as_utc(end))
+        .order_by(t.ts, t.id)
+        .limit(limit)
+    )
     if org is not None:
         stmt = stmt.where(t.org == org)
     rows = []
@@ -246,6 +244,6 @@ def list_events(
         item = dict(row)
         for name in ("ts", "ingested_at"):
             if isinstance(item[name], datetime):
-                item[name] = _utc(item[name])
+                item[name] = as_utc(item[name])
         rows.append(item)
     return rows

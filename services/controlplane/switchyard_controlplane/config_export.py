@@ -12,7 +12,6 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from switchyard_common.config_schema import (
     ConfigDocument,
-    KeyLimitsSpec,
     KeySpec,
     ModelSpec,
     OrganizationSpec,
@@ -23,7 +22,7 @@ from switchyard_common.config_schema import (
 )
 
 from . import repo
-from .config_values import datetime_from_ms, load_policy, normalize_key_limits
+from .config_values import datetime_from_ms, load_key_limits, load_policy
 
 __all__ = ["export_document", "export_dict"]
 
@@ -86,7 +85,7 @@ def export_document(session: Session) -> ConfigDocument:
             org=k.org.name,
             scopes=list(k.scopes or []),
             models=list(k.models or []),
-            limits=KeyLimitsSpec.model_validate(normalize_key_limits(k.limits)),
+            limits=load_key_limits(k.limits),
             revoked=k.revoked_at is not None,
             enabled=k.enabled,
             expires_at=k.expires_at,

@@ -23,6 +23,7 @@ from switchyard_common.config_schema import (
 
 __all__ = [
     "datetime_from_ms",
+    "load_key_limits",
     "load_policy",
     "ms_from_datetime",
     "new_breaker_epoch",
@@ -52,6 +53,11 @@ def normalize_key_limits(limits: Mapping[str, Any] | KeyLimitsSpec | None) -> di
     if budgets:
         out["budgets"] = budgets
     return out
+
+
+def load_key_limits(stored: Mapping[str, Any] | None) -> KeyLimitsSpec:
+    """A key's stored limits as the config model (budget shorthand folded in)."""
+    return KeyLimitsSpec.model_validate(normalize_key_limits(stored))
 
 
 def load_policy(stored: Mapping[str, Any] | None) -> OrgPolicySpec:

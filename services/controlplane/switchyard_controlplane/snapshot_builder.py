@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from switchyard_common.config_schema import BudgetSpec, KeyLimitsSpec, OrgPolicySpec, policy_document
+from switchyard_common.config_schema import BudgetSpec, OrgPolicySpec, policy_document
 from switchyard_common.proto import controlplane_pb2 as pb
 
 from . import repo
-from .config_values import load_policy, normalize_key_limits, normalize_rate_limits
+from .config_values import load_key_limits, load_policy, normalize_rate_limits
 from .db.models import ApiKey, Model, Organization, Price, Provider
 
 __all__ = ["build_snapshot", "build_snapshot_from_engine"]
@@ -110,7 +110,7 @@ def _model(m: Model) -> pb.Model:
 
 
 def _key(k: ApiKey) -> pb.ApiKey:
-    limits = KeyLimitsSpec.model_validate(normalize_key_limits(k.limits))
+    limits = load_key_limits(k.limits)
     return pb.ApiKey(
         id=k.id,
         name=k.name,

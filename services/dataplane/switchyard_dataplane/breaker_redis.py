@@ -139,7 +139,6 @@ class RedisBreakerStore:
         self._probe = client.register_script(_PROBE)
         self._release = client.register_script(_RELEASE)
         self._read_all = client.register_script(READ_ALL_SCRIPT)
-        self.listeners: list[Callable[[], None]] = []
 
     # --- reads ----------------------------------------------------------------------
 
@@ -172,7 +171,6 @@ class RedisBreakerStore:
             return False
         self._remote = MappingProxyType(parse_breaker_rows(list(flat or []), self._prefix))
         self._refreshed = self._monotonic()
-        self._changed()
         return True
 
     async def run(self) -> None:
@@ -199,7 +197,6 @@ class RedisBreakerStore:
         else:
             current[ref.id] = state
         self._remote = MappingProxyType(current)
-        self._changed()
 
     async def failure(self, ref: BreakerRef, policy: BreakerPolicy, now: float) -> Transition:
         until = _ms(now + policy.cooldown_seconds)
@@ -279,7 +276,3 @@ class RedisBreakerStore:
         except _NOT_WRITTEN as exc:
             _log_write_error(exc)
             await self._fallback().release_probe(ref)
-
-    def _changed(self) -> None:
-        for listener in self.listeners:
-            listener()

@@ -161,8 +161,6 @@ class LocalBreakerStore:
 
     def __init__(self) -> None:
         self._view: Mapping[str, BreakerState] = _EMPTY
-        # Called after each change (the open-breakers gauge of this replica).
-        self.listeners: list[Callable[[], None]] = []
 
     def view(self) -> Mapping[str, BreakerState]:
         return self._view
@@ -173,8 +171,6 @@ class LocalBreakerStore:
     def seed(self, view: Mapping[str, BreakerState]) -> None:
         """Start over from `view` (the last state Redis showed)."""
         self._view = MappingProxyType(dict(view))
-        for listener in self.listeners:
-            listener()
 
     def put(self, breaker: str, state: BreakerState | None) -> None:
         current = dict(self._view)
@@ -183,8 +179,6 @@ class LocalBreakerStore:
         else:
             current[breaker] = state
         self._view = MappingProxyType(current)
-        for listener in self.listeners:
-            listener()
 
     async def failure(self, ref: BreakerRef, policy: BreakerPolicy, now: float) -> Transition:
         state = self._view.get(ref.id)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import ClassVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar
 
 from switchyard_common.errors import (
     PayloadTooLarge,
@@ -34,11 +34,12 @@ from .call_tracing import CallTrace
 from .failover import RoutePlan
 from .http_errors import error_response
 from .index import IndexHolder, ModelRoute, SnapshotIndex, Target
+from .metering import CallUnits
 from .metrics import Metrics
 from .providers.base import ChatCall, UpstreamRequest, Wire
 from .routing import Router
 from .upstream import Upstream, UpstreamResponse, local_response
-from .usage_events import CallRecord, UsageEmitter
+from .usage_events import CallRecord, UsageEmitter, billing_prices
 
 __all__ = ["CLIENT_CLOSED", "CallHandler", "Incoming", "not_ready", "request_id_header", "retry_headers"]
 
@@ -407,6 +408,29 @@ class CallHandler:
             trace.attempt_status(response.status)
         return response
 
+    async def _route_and_admit(
+        self,
+        index: SnapshotIndex,
+        record: CallRecord,
+        model: str,
+        payload: Mapping[str, Any],
+        estimate_input: Callable[[], int],
+        media: CallUnits | None = None,
+    ) -> ModelRoute:
+        """The route of the call's model for its key (404, 403), checked against this
+        handler's own rule (`_check_route`), priced, and admitted by the governor
+        (limits, budgets, scopes: admission/governor.py)."""
+        record.model = model
+        route = index.route_for(record.key, model)
+        self._check_route(route)
+        record.capability = route.capability
+        record.prices = index.prices_for(route.name, record.ts)
+        await self._governor.admit(index, record, route, payload, estimate_input, media)
+        return route
+
+    def _check_route(self, route: ModelRoute) -> None:
+        """What this route requires of a model besides the key's rules (none here)."""
+
     def _plan(self, index: SnapshotIndex, record: CallRecord, route: ModelRoute) -> RoutePlan:
         """The call's targets in the order its routing strategy gives, among those its
         organization may use (PermissionDenied when none)."""
@@ -417,12 +441,18 @@ class CallHandler:
         self,
         call: ChatCall,
         record: CallRecord,
-        plan: RoutePlan,
+        index: SnapshotIndex,
+        route: ModelRoute,
         build: Callable[[Target], Awaitable[UpstreamRequest | None]],
         unsupported: Callable[[Target], SwitchyardError] | None = None,
     ) -> tuple[Target, UpstreamRequest, UpstreamResponse, float]:
-        """The first target of `plan` that answers with a success status (a stream: once
-        its first chunk is in), with failover per the org's policy; raises the failure
-        the caller gets (in its protocol) when none does. `build` returns None for a
-        target that cannot serve the call at all (then `unsupported` says why)."""
-        return await self._attempts.run(self, call, record, plan, build, unsupported)
+        """The first of the route's targets (in its routing strategy's order) that
+        answers with a success status (a stream: once its first chunk is in), with
+        failover per the org's policy; raises the failure the caller gets (in its
+        protocol) when none does. `build` returns None for a target that cannot serve
+        the call at all (then `unsupported` says why). The call is then billed at the
+        prices of the target that answered (usage_events.billing_prices)."""
+        plan = self._plan(index, record, route)
+        answer = await self._attempts.run(self, call, record, plan, build, unsupported)
+        record.prices = billing_prices(index, route.name, answer[0], record.ts)
+        return answer

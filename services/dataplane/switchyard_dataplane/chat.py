@@ -15,7 +15,7 @@ from .image_inline import AddressGuard, ImageFetcher, public_hosts_only
 from .index import SnapshotIndex, Target
 from .providers.base import ChatCall, UpstreamRequest, Wire
 from .upstream import UpstreamResponse
-from .usage_events import CallRecord, billing_prices
+from .usage_events import CallRecord
 
 __all__ = ["ChatHandler", "not_ready"]
 
@@ -40,17 +40,14 @@ class ChatHandler(CallHandler):
         if record.audit is not None:
             record.audit.request(raw)
         call = self._parse(raw, incoming)
-        record.model = call.model
         record.stream = call.stream
-        route = index.route_for(record.key, call.model)
-        record.capability = route.capability
-        record.prices = index.prices_for(route.name)
-        await self._governor.admit(index, record, route, call.payload, lambda: estimate_input_tokens(call))
+        route = await self._route_and_admit(
+            index, record, call.model, call.payload, lambda: estimate_input_tokens(call)
+        )
         images = ImageFetcher(self._upstream, self._image_guard)
         target, request, response, attempt_started = await self._call_targets(
-            call, record, self._plan(index, record, route), lambda t: upstream_request(call, t, images)
+            call, record, index, route, lambda t: upstream_request(call, t, images)
         )
-        record.prices = billing_prices(index, route.name, target, record.ts)
         if request.stream:
             await self._relay_stream(call, record, target, request, response, receive, send, attempt_started)
         else:

@@ -181,7 +181,6 @@ class SnapshotIndex:
     providers: Mapping[str, ProviderRuntime]
     # Non-fatal findings (e.g. a credential variable that is not set), for the log.
     warnings: tuple[str, ...] = field(default=())
-    orgs: Mapping[str, OrgPolicyRecord] = field(default_factory=lambda: MappingProxyType({}))
 
     def authenticate(
         self, authorization: bytes | None, now: float, api_key: bytes | None = None
@@ -371,7 +370,6 @@ def build_index(snapshot: Snapshot, *, secret_key: str, env: Mapping[str, str]) 
     warnings: list[str] = []
     box = SecretBox(secret_key) if secret_key else None
 
-    org_names = {org.id: org.name for org in snapshot.organizations}
     orgs = {org.id: _org_record(org) for org in snapshot.organizations}
     issues.extend(routing_issues(snapshot))
     providers: dict[str, ProviderRuntime] = {}
@@ -433,7 +431,7 @@ def build_index(snapshot: Snapshot, *, secret_key: str, env: Mapping[str, str]) 
     keys: dict[str, KeyRecord] = {}
     for key in snapshot.keys:
         where = f"keys[{key.name or key.id}]"
-        if key.org_id not in org_names:
+        if key.org_id not in orgs:
             issues.append(ConfigIssue(where, f"belongs to unknown organization '{key.org_id}'"))
             continue
         if len(key.key_hash) != 64:
@@ -459,5 +457,4 @@ def build_index(snapshot: Snapshot, *, secret_key: str, env: Mapping[str, str]) 
         prices=MappingProxyType(prices),
         providers=MappingProxyType(providers),
         warnings=tuple(warnings),
-        orgs=MappingProxyType(orgs),
     )

@@ -19,14 +19,14 @@ from switchyard_common.errors import InvalidRequest, SwitchyardError
 
 from .asgi_io import Receive, Send, read_body
 from .call_handler import CallHandler, Incoming
-from .index import SnapshotIndex, Target
+from .index import ModelRoute, SnapshotIndex, Target
 from .media.answers import MediaUnits, units_of_answer
-from .media.requests import MediaCall, parse_media
+from .media.requests import CAPABILITY, MediaCall, parse_media
 from .media.streams import stream_meter_for
 from .protocols.ir import TokenUsage
 from .providers.base import Operation, UpstreamRequest, Wire
 from .upstream import UpstreamResponse
-from .usage_events import CallRecord, billing_prices
+from .usage_events import CallRecord
 
 __all__ = ["MediaHandler"]
 
@@ -50,6 +50,16 @@ class MediaHandler(CallHandler):
         # Metrics label: images_generations, audio_speech, ocr, vision_segmentations, ...
         self.route = operation.value.replace("/", "_")
 
+    def _check_route(self, route: ModelRoute) -> None:
+        capability = CAPABILITY[self.operation]
+        if route.capability != capability:
+            raise InvalidRequest(
+                f"the model '{route.name}' is a {route.capability} model; "
+                f"/v1/{self.operation.value} serves {capability} models",
+                code="model_capability_mismatch",
+                param="model",
+            )
+
     async def _handle(
         self, index: SnapshotIndex, record: CallRecord, incoming: Incoming, receive: Receive, send: Send
     ) -> None:
@@ -58,19 +68,10 @@ class MediaHandler(CallHandler):
         call = parse_media(self.operation, raw, content_type)
         if record.audit is not None and record.audit.full:
             record.audit.request(call.audit_body())
-        record.model = call.model
         record.stream = call.stream
-        route = index.route_for(record.key, call.model)
-        if route.capability != call.capability:
-            raise InvalidRequest(
-                f"the model '{call.model}' is a {route.capability} model; "
-                f"/v1/{self.operation.value} serves {call.capability} models",
-                code="model_capability_mismatch",
-                param="model",
-            )
-        record.capability = route.capability
-        record.prices = index.prices_for(route.name)
-        await self._governor.admit(index, record, route, call.payload, _no_prompt_tokens, call.expected)
+        route = await self._route_and_admit(
+            index, record, call.model, call.payload, _no_prompt_tokens, call.expected
+        )
 
         def unsupported(target: Target) -> SwitchyardError:
             return InvalidRequest(
@@ -88,9 +89,8 @@ class MediaHandler(CallHandler):
             )
 
         target, _, response, attempt_started = await self._call_targets(
-            call.as_call(), record, self._plan(index, record, route), build, unsupported
+            call.as_call(), record, index, route, build, unsupported
         )
-        record.prices = billing_prices(index, route.name, target, record.ts)
         if call.stream:
             await self._relay(call, record, target, response, receive, send, attempt_started)
             return

@@ -17,7 +17,7 @@ from .index import SnapshotIndex, Target
 from .protocols.ir import TokenUsage
 from .providers.base import ChatCall, Operation, UpstreamRequest, Wire
 from .token_count import estimate_text_tokens
-from .usage_events import CallRecord, billing_prices
+from .usage_events import CallRecord
 
 __all__ = ["CountTokensHandler", "EmbeddingsHandler"]
 
@@ -42,11 +42,9 @@ class EmbeddingsHandler(CallHandler):
         if record.audit is not None:
             record.audit.request(raw)
         call = parse_embeddings_body(raw)
-        record.model = call.model
-        route = index.route_for(record.key, call.model)
-        record.capability = route.capability
-        record.prices = index.prices_for(route.name)
-        await self._governor.admit(index, record, route, call.payload, lambda: _embedding_input_tokens(call))
+        route = await self._route_and_admit(
+            index, record, call.model, call.payload, lambda: _embedding_input_tokens(call)
+        )
 
         def unsupported(target: Target) -> SwitchyardError:
             return InvalidRequest(
@@ -60,9 +58,8 @@ class EmbeddingsHandler(CallHandler):
             return t.runtime.adapter.side_request(t.runtime, Operation.EMBEDDINGS, call, t.upstream_model)
 
         target, _, response, attempt_started = await self._call_targets(
-            call, record, self._plan(index, record, route), build, unsupported
+            call, record, index, route, build, unsupported
         )
-        record.prices = billing_prices(index, route.name, target, record.ts)
         body = await self._read_body(record, target, response, attempt_started)
         usage = target.runtime.adapter.parse_response(body)
         record.usage = usage or TokenUsage(input_tokens=_embedding_input_tokens(call), estimated=True)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy import Engine
 from switchyard_common.audit_store import AuditFilter, get_audit, list_audit
+from switchyard_common.db import as_utc
 from switchyard_common.errors import InvalidRequest, NotFound
 
 from ... import repo
@@ -22,10 +23,6 @@ router = APIRouter(tags=["audit"])
 _DEFAULT_WINDOW = timedelta(days=1)
 
 
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def _cursor(value: str | None) -> tuple[datetime, str] | None:
     if not value:
         return None
@@ -33,7 +30,7 @@ def _cursor(value: str | None) -> tuple[datetime, str] | None:
     try:
         if not sep:
             raise ValueError
-        return _aware(datetime.fromisoformat(ts)), event_id
+        return as_utc(datetime.fromisoformat(ts)), event_id
     except ValueError:
         raise InvalidRequest("malformed cursor", code="invalid_cursor", param="cursor") from None
 
@@ -61,8 +58,8 @@ async def audit_list(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Audited calls, newest first, without bodies; `next_cursor` pages on."""
-    end = _aware(end) if end is not None else datetime.now(UTC) + timedelta(seconds=1)
-    start = _aware(start) if start is not None else end - _DEFAULT_WINDOW
+    end = as_utc(end) if end is not None else datetime.now(UTC) + timedelta(seconds=1)
+    start = as_utc(start) if start is not None else end - _DEFAULT_WINDOW
     if start >= end:
         raise InvalidRequest("start must be before end", code="invalid_range", param="start")
     org_id = repo.organizations.require_organization(store.session, name=org).id if org else None

@@ -11,10 +11,10 @@ import time
 from typing import Any
 
 from fastapi import APIRouter
-from switchyard_common.config_schema import BudgetSpec, KeyLimitsSpec
+from switchyard_common.config_schema import BudgetSpec
 
 from ... import repo
-from ...config_values import load_policy, normalize_key_limits
+from ...config_values import load_key_limits, load_policy
 from ...deps import AdminDep, AppContext, ContextDep
 from ...governance_state import breaker_states, budget_usage
 
@@ -47,7 +47,7 @@ def _key_budgets(context: AppContext, key_id: str) -> tuple[dict[str, Any], list
     with context.sessions() as session:
         key = repo.keys.require_key(session, key_id=key_id)
         info = {"key_id": key.id, "key": key.name, "org": key.org.name}
-        budgets = KeyLimitsSpec.model_validate(normalize_key_limits(key.limits)).all_budgets()
+        budgets = load_key_limits(key.limits).all_budgets()
         return info, budgets, "budget" in (key.shadow or [])
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy import Connection, Engine, select
+from switchyard_common.db import as_utc
 from switchyard_common.errors import InvalidRequest
 from switchyard_common.usage_queries import (
     GRANULARITIES,
@@ -39,15 +40,11 @@ GroupByQuery = Annotated[
 
 def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     """`start` / `end` as aware UTC times (naive = UTC); the last 24 hours by default."""
-    end = _aware(end) if end is not None else datetime.now(UTC)
-    start = _aware(start) if start is not None else end - _DEFAULT_WINDOW
+    end = as_utc(end) if end is not None else datetime.now(UTC)
+    start = as_utc(start) if start is not None else end - _DEFAULT_WINDOW
     if start >= end:
         raise InvalidRequest("start must be before end", code="invalid_range", param="start")
     return start, end
-
-
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _groups(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:
